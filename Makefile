@@ -1,0 +1,54 @@
+# users-api: the one interface to every workflow. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+# The embedded emulator listens where LocalStack does, so one AWS_ENDPOINT_URL serves both.
+EMULATOR_HOST ?= 127.0.0.1
+EMULATOR_PORT ?= 4566
+export AWS_REGION ?= us-east-1
+
+.PHONY: help venv lock run serve emulator test lint sweep-orphans clean
+
+help: ## List every target
+	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sort -u | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}'
+
+venv: $(VENV)/.installed ## Create .venv and install the locked runtime and dev dependencies
+
+$(VENV)/.installed: requirements-dev.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	touch $@
+
+lock: venv ## Re-resolve requirements.lock (runtime) and requirements-dev.lock from pyproject.toml
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -q -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -q -o requirements-dev.lock
+
+run: venv ## Start the embedded emulator, create the table and bucket, serve the API on http://127.0.0.1:8000
+	$(PY) api/manage.py run-local --emulator-host $(EMULATOR_HOST) --emulator-port $(EMULATOR_PORT)
+
+serve: venv ## Serve the API only, against whatever AWS_ENDPOINT_URL points at (or real AWS); creates nothing
+	$(BIN)/gunicorn --config api/gunicorn.conf.py
+
+emulator: venv ## Run only the embedded emulator (moto server) on 127.0.0.1:4566, in the foreground
+	$(BIN)/moto_server -H $(EMULATOR_HOST) -p $(EMULATOR_PORT)
+
+test: venv ## Run the whole suite (starts and stops the emulator and everything else it needs)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv ## Lint the Python code with ruff
+	$(BIN)/ruff check api cdk tests
+
+sweep-orphans: venv ## List avatar objects no user references (dry run); ARGS="--apply" deletes them
+	$(PY) api/manage.py sweep-orphans $(ARGS)
+
+clean: ## Remove caches, build output and the virtualenv
+	rm -rf $(VENV) .pytest_cache cdk/cdk.out .bench
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+-include cdk/cdk.mk charts/chart.mk container/container.mk localstack/localstack.mk tests/load/load.mk

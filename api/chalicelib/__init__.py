@@ -1,0 +1,1 @@
+"""users-api application code: everything but the route declarations in app.py."""

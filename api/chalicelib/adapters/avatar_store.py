@@ -1,0 +1,63 @@
+"""S3 store of avatar images, all under one prefix of a private bucket."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from chalicelib.adapters.aws import backend_call
+
+AVATARS_PREFIX = "avatars/"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    # None where the bucket is not versioned (the emulator may not be).
+    version_id: str | None
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    key: str
+    last_modified: datetime
+
+
+class AvatarStore:
+    def __init__(self, client, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    def put(self, key: str, data: bytes, content_type: str) -> StoredObject:
+        with backend_call("s3", "PutObject"):
+            response = self._client.put_object(
+                Bucket=self._bucket, Key=key, Body=data, ContentType=content_type,
+            )
+        return StoredObject(key=key, version_id=response.get("VersionId"))
+
+    def delete(self, stored: StoredObject) -> None:
+        """Remove exactly what put() created. On a versioned bucket a plain delete
+        would only add a delete marker and keep the bytes, so the version is named."""
+        request = {"Bucket": self._bucket, "Key": stored.key}
+        if stored.version_id and stored.version_id != "null":
+            request["VersionId"] = stored.version_id
+        with backend_call("s3", "DeleteObject"):
+            self._client.delete_object(**request)
+
+    def delete_key(self, key: str) -> None:
+        with backend_call("s3", "DeleteObject"):
+            self._client.delete_object(Bucket=self._bucket, Key=key)
+
+    def list(self) -> Iterator[ListedObject]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        with backend_call("s3", "ListObjectsV2"):
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=AVATARS_PREFIX):
+                for item in page.get("Contents", []):
+                    yield ListedObject(key=item["Key"], last_modified=item["LastModified"])
+
+    def ping(self) -> None:
+        # ListObjectsV2 on the prefix is allowed by the app's least-privilege role;
+        # HeadBucket would need s3:ListBucket without the prefix condition.
+        with backend_call("s3", "ListObjectsV2"):
+            self._client.list_objects_v2(Bucket=self._bucket, Prefix=AVATARS_PREFIX, MaxKeys=1)

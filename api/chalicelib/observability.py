@@ -1,0 +1,83 @@
+"""Request IDs, JSON access logs and Prometheus metrics: the cross-cutting parts of every request."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
+from pythonjsonlogger.json import JsonFormatter
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+REQUESTS = Counter(
+    "users_api_requests_total", "HTTP requests by route, method and status.",
+    ["route", "method", "status"],
+)
+LATENCY = Histogram(
+    "users_api_request_duration_seconds", "Time to produce the HTTP response.",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+BACKEND_ERRORS = Counter(
+    "users_api_backend_errors_total", "Failed calls to DynamoDB or S3, after the SDK's retries.",
+    ["backend", "operation"],
+)
+
+access_log = logging.getLogger("users_api.access")
+
+
+def configure_logging(level: str) -> None:
+    """JSON lines on stdout for everything the process logs."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter(
+        "%(asctime)s %(levelname)s %(name)s %(message)s",
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+    ))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # The SDK's INFO lines (credential and endpoint discovery) are noise in production.
+    sdk_level = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    for name in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(name).setLevel(sdk_level)
+
+
+def request_id_from(incoming: str | None) -> str:
+    """Keep a caller's request id when it is sane, so traces join up; otherwise make one."""
+    if incoming and _SANE_REQUEST_ID.match(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+def observe(route: str, method: str, status: int, started: float, request_id: str) -> None:
+    duration = time.perf_counter() - started
+    REQUESTS.labels(route=route, method=method, status=str(status)).inc()
+    LATENCY.labels(route=route, method=method).observe(duration)
+    # Route templates, not raw paths or bodies: nothing personal reaches the log.
+    access_log.info("request", extra={
+        "request_id": request_id, "method": method, "route": route,
+        "status": status, "duration_ms": round(duration * 1000, 2),
+    })
+
+
+def render_metrics() -> tuple[bytes, str]:
+    """The metrics of every worker when gunicorn runs several (multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    from prometheus_client import REGISTRY
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,175 @@
+{{/*
+Chart name, truncated to the 63 characters a DNS label allows.
+*/}}
+{{- define "users-api.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name of every object: the release name if it already contains the chart name
+(release "users-api" -> "users-api"), else "<release>-<chart>".
+*/}}
+{{- define "users-api.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart label value: name-version.
+*/}}
+{{- define "users-api.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Selector labels of the API pods. Immutable on a Deployment: never add to them.
+The component label keeps the helm test pod out of the Service.
+*/}}
+{{- define "users-api.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "users-api.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: api
+{{- end }}
+
+{{/*
+Standard app.kubernetes.io labels on every object (without the component, which each object sets).
+*/}}
+{{- define "users-api.commonLabels" -}}
+helm.sh/chart: {{ include "users-api.chart" . }}
+app.kubernetes.io/name: {{ include "users-api.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ include "users-api.imageTag" . | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/part-of: users-api
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Labels of the API objects.
+*/}}
+{{- define "users-api.labels" -}}
+{{ include "users-api.commonLabels" . }}
+app.kubernetes.io/component: api
+{{- end }}
+
+{{/*
+ServiceAccount name. Fixed by value (default "users-api"), not derived from the release, because
+the CDK app's Pod Identity association names it.
+*/}}
+{{- define "users-api.serviceAccountName" -}}
+{{- .Values.serviceAccount.name }}
+{{- end }}
+
+{{/*
+Image tag: image.tag, or the chart's appVersion.
+*/}}
+{{- define "users-api.imageTag" -}}
+{{- .Values.image.tag | default .Chart.AppVersion }}
+{{- end }}
+
+{{- define "users-api.image" -}}
+{{- printf "%s:%s" .Values.image.repository (include "users-api.imageTag" .) }}
+{{- end }}
+
+{{/*
+True ("true") when more than one API pod can exist.
+*/}}
+{{- define "users-api.multiReplica" -}}
+{{- if .Values.autoscaling.enabled }}
+{{- if gt (int .Values.autoscaling.maxReplicas) 1 }}true{{ end }}
+{{- else }}
+{{- if gt (int .Values.replicaCount) 1 }}true{{ end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The API paths the Ingress and HTTPRoute may route. /metrics, /healthz and /readyz are internal.
+*/}}
+{{- define "users-api.checkPublicPaths" -}}
+{{- range .Values.publicPaths }}
+{{- if or (eq .path "/") (hasPrefix "/metrics" .path) (hasPrefix "/healthz" .path) (hasPrefix "/readyz" .path) }}
+{{- fail (printf "publicPaths: %q would expose an internal endpoint (/metrics, /healthz, /readyz) through the load balancer; route only the public API paths" .path) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Cross-field rules that JSON Schema cannot express. Included from every template that depends on
+them (the Deployment always renders), so any violation fails the whole render.
+*/}}
+{{- define "users-api.validate" -}}
+{{- $a := .Values.autoscaling }}
+{{- if $a.enabled }}
+{{- if gt (int $a.minReplicas) (int $a.maxReplicas) }}
+{{- fail (printf "autoscaling.minReplicas (%d) must not be greater than autoscaling.maxReplicas (%d)" (int $a.minReplicas) (int $a.maxReplicas)) }}
+{{- end }}
+{{- if and (kindIs "invalid" $a.targetCPUUtilizationPercentage) (kindIs "invalid" $a.targetMemoryUtilizationPercentage) }}
+{{- fail "autoscaling.enabled needs a metric: set autoscaling.targetCPUUtilizationPercentage and/or autoscaling.targetMemoryUtilizationPercentage" }}
+{{- end }}
+{{- $requests := (.Values.resources.requests | default dict) }}
+{{- if and (not (kindIs "invalid" $a.targetCPUUtilizationPercentage)) (not (hasKey $requests "cpu")) }}
+{{- fail "autoscaling.targetCPUUtilizationPercentage is a percentage of resources.requests.cpu: set resources.requests.cpu" }}
+{{- end }}
+{{- if and (not (kindIs "invalid" $a.targetMemoryUtilizationPercentage)) (not (hasKey $requests "memory")) }}
+{{- fail "autoscaling.targetMemoryUtilizationPercentage is a percentage of resources.requests.memory: set resources.requests.memory" }}
+{{- end }}
+{{- end }}
+{{- $minGrace := add (int .Values.lifecycle.preStopSleepSeconds) (int .Values.gunicorn.gracefulTimeout) 5 }}
+{{- if lt (int .Values.terminationGracePeriodSeconds) (int $minGrace) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be at least lifecycle.preStopSleepSeconds (%d) + gunicorn.gracefulTimeout (%d) + 5 s margin = %d, or in-flight requests are killed on shutdown" (int .Values.terminationGracePeriodSeconds) (int .Values.lifecycle.preStopSleepSeconds) (int .Values.gunicorn.gracefulTimeout) (int $minGrace)) }}
+{{- end }}
+{{- if ge (int .Values.gunicorn.gracefulTimeout) (int .Values.gunicorn.timeout) }}
+{{- fail (printf "gunicorn.gracefulTimeout (%d) must be less than gunicorn.timeout (%d)" (int .Values.gunicorn.gracefulTimeout) (int .Values.gunicorn.timeout)) }}
+{{- end }}
+{{- if le (int .Values.gunicorn.keepalive) 60 }}
+{{- fail (printf "gunicorn.keepalive (%d) must be greater than the ALB idle timeout (60 s), or idle connections produce 502s" (int .Values.gunicorn.keepalive)) }}
+{{- end }}
+{{- $pdb := .Values.podDisruptionBudget }}
+{{- if $pdb.enabled }}
+{{- if eq (kindIs "invalid" $pdb.minAvailable) (kindIs "invalid" $pdb.maxUnavailable) }}
+{{- fail "podDisruptionBudget: set exactly one of minAvailable and maxUnavailable (the other null)" }}
+{{- end }}
+{{- if and (not (kindIs "invalid" $pdb.minAvailable)) (not (kindIs "string" $pdb.minAvailable)) }}
+{{- $floor := ternary (int $a.minReplicas) (int .Values.replicaCount) (eq $a.enabled true) }}
+{{- if ge (int $pdb.minAvailable) $floor }}
+{{- fail (printf "podDisruptionBudget.minAvailable (%d) must be less than the lowest replica count (%d), or no pod can ever be evicted and node drains hang" (int $pdb.minAvailable) $floor) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if .Values.serviceMonitor.enabled }}
+{{- if gt (include "users-api.durationSeconds" .Values.serviceMonitor.scrapeTimeout | int) (include "users-api.durationSeconds" .Values.serviceMonitor.interval | int) }}
+{{- fail (printf "serviceMonitor.scrapeTimeout (%s) must not exceed serviceMonitor.interval (%s)" .Values.serviceMonitor.scrapeTimeout .Values.serviceMonitor.interval) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.httpRoute.enabled (empty .Values.httpRoute.parentRefs) }}
+{{- fail "httpRoute.enabled needs at least one httpRoute.parentRefs entry (the Gateway to attach to)" }}
+{{- end }}
+{{- if or .Values.ingress.enabled .Values.httpRoute.enabled }}
+{{- include "users-api.checkPublicPaths" . }}
+{{- end }}
+{{- if and .Values.config.awsEndpointUrl .Values.networkPolicy.enabled }}
+{{- fail "config.awsEndpointUrl (an emulator) and networkPolicy.enabled do not go together: the policy only allows HTTPS to AWS" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Seconds in a Prometheus duration made of one unit (30s, 1m, 2h). Used for interval checks.
+*/}}
+{{- define "users-api.durationSeconds" -}}
+{{- $d := toString . }}
+{{- $n := regexFind "^[0-9]+" $d | int }}
+{{- $unit := regexFind "[a-z]+$" $d }}
+{{- if eq $unit "ms" }}0
+{{- else if eq $unit "s" }}{{ $n }}
+{{- else if eq $unit "m" }}{{ mul $n 60 }}
+{{- else if eq $unit "h" }}{{ mul $n 3600 }}
+{{- else }}{{ $n }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,5 @@
+"""Fixtures shared by the whole suite live in tests/fixtures/; each area registers its module here."""
+
+pytest_plugins = [
+    "tests.fixtures.emulator",
+]
