@@ -38,8 +38,10 @@ def sanitize_avatar(data: bytes, max_pixels: int) -> CleanImage:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             image = Image.open(io.BytesIO(data), formats=list(SUPPORTED_FORMATS))
-        except (UnidentifiedImageError, Image.DecompressionBombError,
-                Image.DecompressionBombWarning, OSError, ValueError):
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise PayloadTooLarge(
+                f"avatar is a decompression bomb: over {max_pixels} pixels") from None
+        except (UnidentifiedImageError, OSError, ValueError):
             raise UnsupportedMediaType(
                 "avatar must be a PNG, JPEG, GIF or WebP image"
             ) from None
