@@ -34,9 +34,10 @@ __all__ = [
 ]
 
 
-def bootstrap(settings: Settings) -> None:
-    """Create the table and the bucket if they are missing. Safe to run again."""
-    dynamodb, s3 = make_clients(settings)
+def bootstrap(settings: Settings, clients: tuple | None = None) -> None:
+    """Create the table and the bucket if they are missing. Safe to run again.
+    `clients` is (dynamodb, s3); by default they come from the environment like the app's."""
+    dynamodb, s3 = clients or make_clients(settings)
     _ensure_table(dynamodb, settings.users_table)
     _ensure_bucket(s3, settings.avatars_bucket, settings.region)
 
