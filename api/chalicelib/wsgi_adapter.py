@@ -9,13 +9,21 @@ here knows about users-api.
 from __future__ import annotations
 
 import base64
+import json
 import threading
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
+from urllib.parse import quote, unquote
 
 from chalice import Chalice
 from chalice.config import Config
-from chalice.local import LocalGateway, LocalGatewayException, RouteMatcher
+from chalice.local import (
+    LambdaEventConverter,
+    LocalGateway,
+    LocalGatewayException,
+    MatchResult,
+    RouteMatcher,
+)
 
 # (method, lower-cased request headers, status, message) -> (status, headers, body)
 RejectHook = Callable[[str, dict[str, str], int, str], tuple[int, dict[str, str], bytes]]
@@ -43,11 +51,20 @@ class _PerThreadRequestState:
         self._request_state.lambda_context = value
 
 
+class _DecodingRouteMatcher(RouteMatcher):
+    """Matches the percent-encoded path, so an encoded '?', '#' or ';' stays part of its
+    segment, then hands path parameters to the view decoded, once."""
+
+    def match_route(self, url: str) -> MatchResult:
+        match = super().match_route(url)
+        captured = {name: unquote(value) for name, value in match.captured.items()}
+        return MatchResult(match.route, captured, match.query_params)
+
+
 def _chalice_style_reject(method: str, headers: dict[str, str], status: int, message: str
                           ) -> tuple[int, dict[str, str], bytes]:
-    body = b'{"Code": "%s", "Message": "%s"}' % (
-        HTTPStatus(status).phrase.replace(" ", "").encode(), message.encode())
-    return status, {"Content-Type": "application/json"}, body
+    body = json.dumps({"Code": HTTPStatus(status).phrase.replace(" ", ""), "Message": message})
+    return status, {"Content-Type": "application/json"}, body.encode()
 
 
 class ChaliceWSGIAdapter:
@@ -58,8 +75,9 @@ class ChaliceWSGIAdapter:
             app.__class__ = type(f"PerThread{type(app).__name__}",
                                  (_PerThreadRequestState, type(app)), {})
         self.app = app
+        self._routes = _DecodingRouteMatcher(list(app.routes))
         self._gateway = LocalGateway(app, Config.create(app_name=app.app_name))
-        self._routes = RouteMatcher(list(app.routes))
+        self._gateway.event_converter = LambdaEventConverter(self._routes, app.api.binary_types)
         self._max_body_bytes = max_body_bytes
         self._reject = on_reject or _chalice_style_reject
 
@@ -68,8 +86,9 @@ class ChaliceWSGIAdapter:
         headers = _request_headers(environ)
         # PEP 3333 hands the path over as latin-1-decoded bytes; recover the real text.
         path = environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace")
-        # Chalice parses the query out of the path, so a literal '?' must stay escaped.
-        url = path.replace("?", "%3F") or "/"
+        # Chalice parses the query (and drops fragments and ';' parameters) out of the
+        # path it is given, so those characters must reach it still escaped.
+        url = quote(path, safe="/:@!$&'()*+,=~") or "/"
         if environ.get("QUERY_STRING"):
             url += "?" + environ["QUERY_STRING"]
         try:
@@ -122,7 +141,11 @@ class ChaliceWSGIAdapter:
     def _send(start_response, status: int, headers, body: bytes) -> list[bytes]:
         pairs = headers if isinstance(headers, list) else list(headers.items())
         pairs = [(k, v) for k, v in pairs if k.lower() != "content-length"]
-        pairs.append(("Content-Length", str(len(body))))
+        if body and not any(k.lower() == "content-type" for k, _ in pairs):
+            # API Gateway's default, which chalice local mimics.
+            pairs.append(("Content-Type", "application/json"))
+        if status >= 200 and status not in (204, 304):
+            pairs.append(("Content-Length", str(len(body))))
         start_response(f"{status} {_reason(status)}", pairs)
         return [body]
 
