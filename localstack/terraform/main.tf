@@ -83,6 +83,7 @@ resource "aws_s3_bucket_versioning" "avatars" {
   }
 }
 
+# TLS only, and TLS 1.2 or newer (the CDK stack's enforce_ssl + minimum_tls_version=1.2).
 data "aws_iam_policy_document" "avatars_tls_only" {
   statement {
     sid     = "DenyInsecureTransport"
@@ -102,6 +103,27 @@ data "aws_iam_policy_document" "avatars_tls_only" {
       test     = "Bool"
       variable = "aws:SecureTransport"
       values   = ["false"]
+    }
+  }
+
+  statement {
+    sid     = "DenyTlsBelow12"
+    effect  = "Deny"
+    actions = ["s3:*"]
+    resources = [
+      aws_s3_bucket.avatars.arn,
+      "${aws_s3_bucket.avatars.arn}/*",
+    ]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "NumericLessThan"
+      variable = "s3:TlsVersion"
+      values   = ["1.2"]
     }
   }
 }

@@ -22,5 +22,5 @@ def compose() -> dict:
 @pytest.fixture(scope="session")
 def localstack_service(compose) -> dict:
     services = compose.get("services") or {}
-    assert list(services) == ["localstack"], f"expected one service 'localstack', got {list(services)}"
+    assert list(services) == ["localstack"], f"expected one service, got {list(services)}"
     return services["localstack"]

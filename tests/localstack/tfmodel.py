@@ -27,7 +27,8 @@ TF_DIR = LOCALSTACK_DIR / "terraform"
 # tflocal writes this next to the configuration while it runs; it is never part of the source.
 TFLOCAL_OVERRIDE = "localstack_providers_override.tf"
 
-_OPTIONS = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
+_OPTIONS = SerializationOptions(
+    strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 _INTERPOLATION = re.compile(r"\$\{([^${}]*)\}")
 
 
