@@ -9,6 +9,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -40,10 +41,12 @@ class SweepReport:
 
 
 class UserService:
-    def __init__(self, users: UsersTable, avatars: AvatarStore, settings: Settings) -> None:
+    def __init__(self, users: UsersTable, avatars: AvatarStore, settings: Settings,
+                 health_checks: dict[str, Callable[[], None]] | None = None) -> None:
         self._users = users
         self._avatars = avatars
         self._settings = settings
+        self._health_checks = health_checks or {"dynamodb": users.ping, "s3": avatars.ping}
         self._readiness: tuple[float, Readiness] | None = None
         self._readiness_lock = threading.Lock()
 
@@ -98,19 +101,22 @@ class UserService:
     # -- health --------------------------------------------------------------
 
     def readiness(self) -> Readiness:
-        """Check the table and the bucket, at most once per cache period per process."""
-        now = time.monotonic()
-        with self._readiness_lock:
-            cached = self._readiness
-            if cached and now - cached[0] < self._settings.readiness_cache_seconds:
-                return cached[1]
-            checks = {
-                "dynamodb": _probe(self._users.ping),
-                "s3": _probe(self._avatars.ping),
-            }
+        """Check the table and the bucket, at most once per cache period per process.
+
+        While one thread checks, concurrent callers get the previous answer instead of
+        queueing behind it, so a slow dependency never ties up more than one thread."""
+        cached = self._readiness
+        if cached and time.monotonic() - cached[0] < self._settings.readiness_cache_seconds:
+            return cached[1]
+        if not self._readiness_lock.acquire(blocking=cached is None):
+            return cached[1]
+        try:
+            checks = {name: _probe(check) for name, check in self._health_checks.items()}
             result = Readiness(all(v == "ok" for v in checks.values()), checks)
-            self._readiness = (now, result)
+            self._readiness = (time.monotonic(), result)
             return result
+        finally:
+            self._readiness_lock.release()
 
     # -- repair --------------------------------------------------------------
 

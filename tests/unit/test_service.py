@@ -181,3 +181,27 @@ def test_sweep_recognizes_keys_under_any_base_url():
     assert UserService.key_of("https://cdn.example.com/x/avatars/ab.png") == "avatars/ab.png"
     assert UserService.key_of("https://b.s3.us-east-1.amazonaws.com/avatars/ab.png") == "avatars/ab.png"
     assert UserService.key_of("https://elsewhere/other.png") is None
+
+
+def test_a_slow_readiness_check_holds_one_thread_only():
+    import threading
+
+    release, started = threading.Event(), threading.Event()
+    calls = []
+
+    def slow_check():
+        calls.append(1)
+        if len(calls) > 1:
+            started.set()
+            release.wait(5)
+
+    svc = UserService(MemoryUsers(), MemoryAvatars(), Settings(readiness_cache_seconds=0),
+                      health_checks={"dynamodb": slow_check})
+    first = svc.readiness()  # the first answer has nothing to fall back on: it waits
+    checker = threading.Thread(target=svc.readiness)
+    checker.start()
+    assert started.wait(5)
+    assert svc.readiness() is first  # answered from the previous check, not blocked
+    release.set()
+    checker.join(5)
+    assert len(calls) == 2

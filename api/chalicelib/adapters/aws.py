@@ -23,11 +23,21 @@ CLIENT_CONFIG = Config(
 )
 
 
-def make_clients(settings: Settings):
+# Readiness probes answer a question about now: one quick attempt, no retries, so a hung
+# dependency cannot hold a probe (and a server thread) for the full retry budget.
+PROBE_CONFIG = Config(
+    connect_timeout=1,
+    read_timeout=2,
+    retries={"mode": "standard", "max_attempts": 1},
+    max_pool_connections=2,
+)
+
+
+def make_clients(settings: Settings, config: Config = CLIENT_CONFIG):
     """Return (dynamodb, s3) clients. Credentials come from the default chain only."""
     session = boto3.session.Session(region_name=settings.region)
     # Leaving endpoint_url unset lets boto3 honour AWS_ENDPOINT_URL itself.
-    return session.client("dynamodb", config=CLIENT_CONFIG), session.client("s3", config=CLIENT_CONFIG)
+    return session.client("dynamodb", config=config), session.client("s3", config=config)
 
 
 def error_code(error: ClientError) -> str:
