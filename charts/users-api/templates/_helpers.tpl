@@ -46,7 +46,7 @@ Standard app.kubernetes.io labels on every object (without the component, which 
 helm.sh/chart: {{ include "users-api.chart" . }}
 app.kubernetes.io/name: {{ include "users-api.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/version: {{ include "users-api.imageTag" . | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/version: {{ regexReplaceAll "[^A-Za-z0-9]+$" (include "users-api.imageTag" . | trunc 63) "" | quote }}
 app.kubernetes.io/part-of: users-api
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
@@ -113,13 +113,6 @@ them (the Deployment always renders), so any violation fails the whole render.
 {{- if and (kindIs "invalid" $a.targetCPUUtilizationPercentage) (kindIs "invalid" $a.targetMemoryUtilizationPercentage) }}
 {{- fail "autoscaling.enabled needs a metric: set autoscaling.targetCPUUtilizationPercentage and/or autoscaling.targetMemoryUtilizationPercentage" }}
 {{- end }}
-{{- $requests := (.Values.resources.requests | default dict) }}
-{{- if and (not (kindIs "invalid" $a.targetCPUUtilizationPercentage)) (not (hasKey $requests "cpu")) }}
-{{- fail "autoscaling.targetCPUUtilizationPercentage is a percentage of resources.requests.cpu: set resources.requests.cpu" }}
-{{- end }}
-{{- if and (not (kindIs "invalid" $a.targetMemoryUtilizationPercentage)) (not (hasKey $requests "memory")) }}
-{{- fail "autoscaling.targetMemoryUtilizationPercentage is a percentage of resources.requests.memory: set resources.requests.memory" }}
-{{- end }}
 {{- end }}
 {{- $minGrace := add (int .Values.lifecycle.preStopSleepSeconds) (int .Values.gunicorn.gracefulTimeout) 5 }}
 {{- if lt (int .Values.terminationGracePeriodSeconds) (int $minGrace) }}
@@ -135,6 +128,9 @@ them (the Deployment always renders), so any violation fails the whole render.
 {{- if $pdb.enabled }}
 {{- if eq (kindIs "invalid" $pdb.minAvailable) (kindIs "invalid" $pdb.maxUnavailable) }}
 {{- fail "podDisruptionBudget: set exactly one of minAvailable and maxUnavailable (the other null)" }}
+{{- end }}
+{{- if eq (toString $pdb.minAvailable) "100%" }}
+{{- fail "podDisruptionBudget.minAvailable 100% means no pod can ever be evicted and node drains hang; use a lower value" }}
 {{- end }}
 {{- if and (not (kindIs "invalid" $pdb.minAvailable)) (not (kindIs "string" $pdb.minAvailable)) }}
 {{- $floor := ternary (int $a.minReplicas) (int .Values.replicaCount) (eq $a.enabled true) }}

@@ -1,0 +1,232 @@
+"""Invalid values fail the render: by values.schema.json, or by the chart's cross-field `fail`.
+
+Every case is rendered by helm itself (the real enforcer), all in one thread pool to keep the suite
+fast; each case is still its own test.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.chart.chartlib import ROLE_ARN
+
+SCHEMA_ERROR = "values don't meet the specifications of the schema"
+
+# id -> (values, the JSON pointer helm reports, a fragment of its message)
+SCHEMA_REJECTIONS = {
+    "unknown-top-level-key": ({"replicas": 3}, "", "additional properties 'replicas'"),
+    "unknown-top-level-typo": ({"autoscalling": {"enabled": False}}, "", "'autoscalling'"),
+    "replicaCount-string": ({"replicaCount": "two"}, "/replicaCount", "want integer"),
+    "replicaCount-zero": ({"replicaCount": 0}, "/replicaCount", "minimum"),
+    "image-repository-empty": ({"image": {"repository": ""}}, "/image/repository", ""),
+    "image-tag-number": ({"image": {"tag": 123}}, "/image/tag", "want string"),
+    "image-pullPolicy-enum": ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy", ""),
+    "image-unknown-key": ({"image": {"digest": "sha256:x"}}, "/image", "additional properties"),
+    "imagePullSecrets-shape": ({"imagePullSecrets": ["regcred"]}, "/imagePullSecrets/0", ""),
+    "config-region": ({"config": {"awsRegion": "moon-1"}}, "/config/awsRegion", ""),
+    "config-table-too-short": ({"config": {"usersTable": "u"}}, "/config/usersTable", ""),
+    "config-bucket-uppercase": ({"config": {"avatarsBucket": "Avatars"}},
+                                "/config/avatarsBucket", ""),
+    "config-loglevel": ({"config": {"logLevel": "VERBOSE"}}, "/config/logLevel", ""),
+    "config-maxbytes-string": ({"config": {"avatarMaxBytes": "5MB"}}, "/config/avatarMaxBytes", ""),
+    "config-maxbytes-negative": ({"config": {"avatarMaxBytes": -1}}, "/config/avatarMaxBytes", ""),
+    "config-baseurl-not-url": ({"config": {"avatarBaseUrl": "cdn"}}, "/config/avatarBaseUrl", ""),
+    "config-unknown-key": ({"config": {"tableName": "users"}}, "/config", "'tableName'"),
+    "gunicorn-workers-zero": ({"gunicorn": {"workers": 0}}, "/gunicorn/workers", "minimum"),
+    "gunicorn-threads-float": ({"gunicorn": {"threads": 2.5}}, "/gunicorn/threads", ""),
+    "extraEnv-without-name": ({"extraEnv": [{"value": "x"}]}, "/extraEnv/0", "name"),
+    "sa-name-empty": ({"serviceAccount": {"name": ""}}, "/serviceAccount/name", ""),
+    "sa-name-invalid": ({"serviceAccount": {"name": "Users_API"}}, "/serviceAccount/name", ""),
+    "sa-role-arn-invalid": (
+        {"serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "users-api-role"}}},
+        "/serviceAccount/annotations/eks.amazonaws.com~1role-arn", "",
+    ),
+    "sa-annotation-not-string": (
+        {"serviceAccount": {"annotations": {"example.com/x": 1}}},
+        "/serviceAccount/annotations/example.com~1x", "want string",
+    ),
+    "sa-automount-string": ({"serviceAccount": {"automountToken": "false"}},
+                            "/serviceAccount/automountToken", "want boolean"),
+    # helm reports propertyNames failures at the root pointer, naming the property.
+    "podLabels-reserved": ({"podLabels": {"app.kubernetes.io/name": "x"}}, "",
+                           "invalid propertyName 'app.kubernetes.io/name'"),
+    "pod-runAsUser-root": ({"podSecurityContext": {"runAsUser": 0}},
+                           "/podSecurityContext/runAsUser", "minimum"),
+    "pod-runAsNonRoot-false": ({"podSecurityContext": {"runAsNonRoot": False}},
+                               "/podSecurityContext/runAsNonRoot", ""),
+    "container-rw-rootfs": ({"securityContext": {"readOnlyRootFilesystem": False}},
+                            "/securityContext/readOnlyRootFilesystem", ""),
+    "container-priv-escalation": ({"securityContext": {"allowPrivilegeEscalation": True}},
+                                  "/securityContext/allowPrivilegeEscalation", ""),
+    "container-privileged": ({"securityContext": {"privileged": True}},
+                             "/securityContext/privileged", ""),
+    "container-caps-not-all": ({"securityContext": {"capabilities": {"drop": ["NET_RAW"]}}},
+                               "/securityContext/capabilities/drop", ""),
+    "container-caps-add": ({"securityContext": {"capabilities": {"add": ["NET_ADMIN"]}}},
+                           "/securityContext/capabilities/add", ""),
+    "seccomp-unconfined": ({"securityContext": {"seccompProfile": {"type": "Unconfined"}}},
+                           "/securityContext/seccompProfile/type", ""),
+    "tmp-medium": ({"tmpVolume": {"medium": "HugePages"}}, "/tmpVolume/medium", ""),
+    "resources-bad-quantity": ({"resources": {"requests": {"cpu": "lots"}}},
+                               "/resources/requests/cpu", ""),
+    "resources-no-memory-limit": ({"resources": {"limits": {"memory": None}}},
+                                  "/resources/limits", "memory"),
+    "service-type": ({"service": {"type": "LoadBalancer"}}, "/service/type", ""),
+    "service-port-range": ({"service": {"port": 70000}}, "/service/port", "maximum"),
+    "probe-unknown-key": ({"probes": {"readiness": {"path": "/"}}}, "/probes/readiness", "'path'"),
+    "probe-period-zero": ({"probes": {"liveness": {"periodSeconds": 0}}},
+                          "/probes/liveness/periodSeconds", "minimum"),
+    "probe-check-deps-string": ({"probes": {"readiness": {"checkDependencies": "yes"}}},
+                                "/probes/readiness/checkDependencies", "want boolean"),
+    "prestop-zero": ({"lifecycle": {"preStopSleepSeconds": 0}},
+                     "/lifecycle/preStopSleepSeconds", "minimum"),
+    "grace-string": ({"terminationGracePeriodSeconds": "35"}, "/terminationGracePeriodSeconds",
+                     "want integer"),
+    "maxSurge-zero": ({"rollout": {"maxSurge": 0}}, "/rollout/maxSurge", ""),
+    "maxSurge-zero-percent": ({"rollout": {"maxSurge": "0%"}}, "/rollout/maxSurge", ""),
+    "hpa-enabled-string": ({"autoscaling": {"enabled": "yes"}}, "/autoscaling/enabled",
+                           "want boolean"),
+    "hpa-min-zero": ({"autoscaling": {"minReplicas": 0}}, "/autoscaling/minReplicas", "minimum"),
+    "hpa-cpu-over-100": ({"autoscaling": {"targetCPUUtilizationPercentage": 150}},
+                         "/autoscaling/targetCPUUtilizationPercentage", ""),
+    "hpa-scaledown-negative": (
+        {"autoscaling": {"behavior": {"scaleDown": {"stabilizationWindowSeconds": -1}}}},
+        "/autoscaling/behavior/scaleDown/stabilizationWindowSeconds", "minimum",
+    ),
+    "pdb-maxUnavailable-zero": ({"podDisruptionBudget": {"maxUnavailable": 0}},
+                                "/podDisruptionBudget/maxUnavailable", ""),
+    "pdb-policy-enum": ({"podDisruptionBudget": {"unhealthyPodEvictionPolicy": "Never"}},
+                        "/podDisruptionBudget/unhealthyPodEvictionPolicy", ""),
+    "spread-when-enum": ({"topologySpread": {"zoneWhenUnsatisfiable": "Maybe"}},
+                         "/topologySpread/zoneWhenUnsatisfiable", ""),
+    "publicPaths-relative": ({"publicPaths": [{"path": "users", "pathType": "Exact"}]},
+                             "/publicPaths/0/path", ""),
+    "publicPaths-type": ({"publicPaths": [{"path": "/users", "pathType": "Regex"}]},
+                         "/publicPaths/0/pathType", ""),
+    "publicPaths-empty": ({"publicPaths": []}, "/publicPaths", "minItems"),
+    "ingress-host-invalid": ({"ingress": {"hosts": ["Not A Host"]}}, "/ingress/hosts/0", ""),
+    "ingress-enabled-string": ({"ingress": {"enabled": "true"}}, "/ingress/enabled",
+                               "want boolean"),
+    "httproute-parent-without-name": ({"httpRoute": {"parentRefs": [{"namespace": "gw"}]}},
+                                      "/httpRoute/parentRefs/0", "name"),
+    "netpol-cidr": ({"networkPolicy": {"awsApiCidrs": ["everywhere"]}},
+                    "/networkPolicy/awsApiCidrs/0", ""),
+    "netpol-dns-not-a-list": ({"networkPolicy": {"dnsTo": "kube-dns"}}, "/networkPolicy/dnsTo",
+                              "want array"),
+    "servicemonitor-interval": ({"serviceMonitor": {"interval": "30 seconds"}},
+                                "/serviceMonitor/interval", ""),
+    "rule-ratio-over-1": ({"prometheusRule": {"errorRatioThreshold": 5}},
+                          "/prometheusRule/errorRatioThreshold", "maximum"),
+    "rule-latency-zero": ({"prometheusRule": {"latencyP99Seconds": 0}},
+                          "/prometheusRule/latencyP99Seconds", ""),
+    "tests-enabled-string": ({"tests": {"enabled": 1}}, "/tests/enabled", "want boolean"),
+}
+
+# id -> (values, a fragment of the fail message)
+CROSS_FIELD_FAILURES = {
+    "hpa-min-greater-than-max": (
+        {"autoscaling": {"minReplicas": 5, "maxReplicas": 3}},
+        "autoscaling.minReplicas (5) must not be greater than autoscaling.maxReplicas (3)",
+    ),
+    "hpa-without-metric": (
+        {"autoscaling": {"targetCPUUtilizationPercentage": None}},
+        "autoscaling.enabled needs a metric",
+    ),
+    "grace-shorter-than-prestop-plus-graceful": (
+        {"terminationGracePeriodSeconds": 25},
+        "terminationGracePeriodSeconds (25) must be at least lifecycle.preStopSleepSeconds (10)"
+        " + gunicorn.gracefulTimeout (20) + 5 s margin = 35",
+    ),
+    "graceful-not-below-worker-timeout": (
+        {"gunicorn": {"gracefulTimeout": 30, "timeout": 30}, "terminationGracePeriodSeconds": 60},
+        "gunicorn.gracefulTimeout (30) must be less than gunicorn.timeout (30)",
+    ),
+    "keepalive-not-above-alb-idle": (
+        {"gunicorn": {"keepalive": 60}},
+        "gunicorn.keepalive (60) must be greater than the ALB idle timeout",
+    ),
+    "pdb-both-set": (
+        {"podDisruptionBudget": {"minAvailable": 1, "maxUnavailable": 1}},
+        "set exactly one of minAvailable and maxUnavailable",
+    ),
+    "pdb-neither-set": (
+        {"podDisruptionBudget": {"minAvailable": None, "maxUnavailable": None}},
+        "set exactly one of minAvailable and maxUnavailable",
+    ),
+    "pdb-minAvailable-blocks-drains": (
+        {"podDisruptionBudget": {"minAvailable": 2, "maxUnavailable": None}},
+        "podDisruptionBudget.minAvailable (2) must be less than the lowest replica count (2)",
+    ),
+    "pdb-minAvailable-100-percent": (
+        {"podDisruptionBudget": {"minAvailable": "100%", "maxUnavailable": None}},
+        "podDisruptionBudget.minAvailable 100%",
+    ),
+    "scrape-timeout-over-interval": (
+        {"serviceMonitor": {"enabled": True, "interval": "15s", "scrapeTimeout": "1m"}},
+        "serviceMonitor.scrapeTimeout (1m) must not exceed serviceMonitor.interval (15s)",
+    ),
+    "httproute-without-parent": (
+        {"httpRoute": {"enabled": True}},
+        "httpRoute.enabled needs at least one httpRoute.parentRefs entry",
+    ),
+    "ingress-exposes-metrics": (
+        {"ingress": {"enabled": True},
+         "publicPaths": [{"path": "/users", "pathType": "Exact"},
+                         {"path": "/metrics", "pathType": "Exact"}]},
+        'publicPaths: "/metrics" would expose an internal endpoint',
+    ),
+    "httproute-exposes-everything": (
+        {"httpRoute": {"enabled": True, "parentRefs": [{"name": "gw"}]},
+         "publicPaths": [{"path": "/", "pathType": "Prefix"}]},
+        'publicPaths: "/" would expose an internal endpoint',
+    ),
+    "emulator-endpoint-with-network-policy": (
+        {"config": {"awsEndpointUrl": "http://localstack:4566"},
+         "networkPolicy": {"enabled": True}},
+        "config.awsEndpointUrl (an emulator) and networkPolicy.enabled do not go together",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def rejected(helm):
+    cases = {f"schema:{k}": v[0] for k, v in SCHEMA_REJECTIONS.items()}
+    cases |= {f"fail:{k}": v[0] for k, v in CROSS_FIELD_FAILURES.items()}
+    cases["fail:internal-paths-fine-when-not-exposed"] = {
+        "publicPaths": [{"path": "/metrics", "pathType": "Exact"}]
+    }
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {key: pool.submit(helm.template, values) for key, values in cases.items()}
+        return {key: f.result() for key, f in futures.items()}
+
+
+@pytest.mark.parametrize("case", sorted(SCHEMA_REJECTIONS))
+def test_schema_rejects(rejected, case):
+    _, pointer, fragment = SCHEMA_REJECTIONS[case]
+    render = rejected[f"schema:{case}"]
+    assert render.returncode != 0, f"{case} rendered but should be rejected"
+    assert SCHEMA_ERROR in render.stderr, render.stderr
+    assert f"at '{pointer}'" in render.stderr, render.stderr
+    assert fragment in render.stderr, render.stderr
+
+
+@pytest.mark.parametrize("case", sorted(CROSS_FIELD_FAILURES))
+def test_cross_field_rule_fails_the_render(rejected, case):
+    _, message = CROSS_FIELD_FAILURES[case]
+    render = rejected[f"fail:{case}"]
+    assert render.returncode != 0, f"{case} rendered but should fail"
+    assert SCHEMA_ERROR not in render.stderr, "expected the template's fail, not the schema"
+    assert "execution error" in render.stderr and message in render.stderr, render.stderr
+
+
+def test_internal_paths_only_refused_when_exposed(rejected):
+    render = rejected["fail:internal-paths-fine-when-not-exposed"]
+    assert render.returncode == 0, render.stderr
+
+
+def test_valid_irsa_annotation_accepted(helm):
+    assert helm.rendered("irsa").one("ServiceAccount")["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": ROLE_ARN
+    }
