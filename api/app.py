@@ -95,7 +95,8 @@ def _paging(query) -> tuple[int | None, str | None]:
     raw_limit, cursor = query.get("limit"), query.get("cursor")
     limit = None
     if raw_limit is not None:
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= PAGE_LIMIT_MAX:
+        # isascii(): str.isdigit() also accepts '²' and other scripts' digits.
+        if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= PAGE_LIMIT_MAX:
             raise InvalidField("limit", f"must be an integer from 1 to {PAGE_LIMIT_MAX}")
         limit = int(raw_limit)
     if cursor is not None and not cursor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from chalicelib.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
@@ -28,7 +28,8 @@ class FormData:
 
 @dataclass
 class _Part:
-    headers: dict[str, str] = field(default_factory=dict)
+    # Raw header values: browsers send UTF-8 filenames, which only bytes carry intact.
+    headers: dict[str, bytes] = field(default_factory=dict)
     chunks: list[bytes] = field(default_factory=list)
     size: int = 0
 
@@ -60,7 +61,7 @@ def parse_form(content_type: str | None, body: bytes, max_file_bytes: int) -> Fo
 
     def on_header_end() -> None:
         name = b"".join(header_name).decode("latin-1").strip().lower()
-        parts[-1].headers[name] = b"".join(header_value).decode("utf-8", "replace").strip()
+        parts[-1].headers[name] = b"".join(header_value).strip()
         header_name.clear()
         header_value.clear()
 
@@ -76,25 +77,28 @@ def parse_form(content_type: str | None, body: bytes, max_file_bytes: int) -> Fo
         nonlocal finished
         finished = True
 
-    parser = MultipartParser(boundary, callbacks={
-        "on_part_begin": on_part_begin,
-        "on_header_field": on_header_field,
-        "on_header_value": on_header_value,
-        "on_header_end": on_header_end,
-        "on_part_data": on_part_data,
-        "on_end": on_end,
-    })
     try:
+        parser = MultipartParser(boundary, callbacks={
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_part_data": on_part_data,
+            "on_end": on_end,
+        })
         parser.write(body)
         parser.finalize()
-    except MultipartParseError:
+    except FormParserError:
         raise InvalidRequest("the multipart body is malformed") from None
     if not finished:
         raise InvalidRequest("the multipart body is truncated: no closing boundary")
 
     for part in parts:
         disposition, options = parse_options_header(part.headers.get("content-disposition"))
-        name = options.get(b"name", b"").decode("utf-8", "replace")
+        try:
+            name = options.get(b"name", b"").decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRequest("a form field name is not valid UTF-8") from None
         if disposition != b"form-data" or not name:
             raise InvalidRequest("every form part needs a Content-Disposition with a name")
         if name in form.fields or name in form.files:
@@ -103,7 +107,8 @@ def parse_form(content_type: str | None, body: bytes, max_file_bytes: int) -> Fo
         if b"filename" in options:
             form.files[name] = UploadedFile(
                 filename=options[b"filename"].decode("utf-8", "replace"),
-                content_type=part.headers.get("content-type", "application/octet-stream"),
+                content_type=part.headers.get("content-type", b"").decode("latin-1")
+                or "application/octet-stream",
                 data=data,
             )
         else:

@@ -74,3 +74,15 @@ def test_too_many_parts_are_rejected():
 def test_text_field_must_be_utf8():
     with pytest.raises(InvalidRequest):
         parse_form(CT, body(part("name", b"\xff\xfe")), 100)
+
+
+def test_utf8_filenames_and_latin1_range_names_survive():
+    raw = ('--XyZ\r\nContent-Disposition: form-data; name="avatar"; filename="аватар-résumé.png"\r\n'
+           "Content-Type: image/png\r\n\r\nPNG\r\n--XyZ--\r\n").encode()
+    form = parse_form(CT, raw, 100)
+    assert form.files["avatar"].filename == "аватар-résumé.png"
+
+
+def test_overlong_boundary_is_a_bad_request():
+    with pytest.raises(InvalidRequest):
+        parse_form("multipart/form-data; boundary=" + "b" * 300, b"--" + b"b" * 300, 100)

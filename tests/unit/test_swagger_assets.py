@@ -7,6 +7,7 @@ import pytest
 import yaml
 from chalice import Chalice, Response
 from chalice.test import Client
+
 from chalicelib import swagger
 
 
