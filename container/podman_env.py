@@ -47,11 +47,18 @@ BASE_IMAGE = os.environ.get("USERS_API_BASE_IMAGE_LOCAL", "localhost/users-api-b
 BASE_SUITE = "bookworm"
 # The build stage calls python3 -m venv; everything else comes from requirements.lock.
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
-DEFAULT_TAG = "localhost/users-api:dev"
+DEFAULT_TAG = "users-api:dev"
 
 
 def _log(msg: str) -> None:
     print(f"[podman_env] {msg}", file=sys.stderr, flush=True)
+
+
+def _exe(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise SystemExit(f"{name} is not installed (container/ci-setup.sh installs it)")
+    return path
 
 
 def storage_root() -> Path:
@@ -64,8 +71,9 @@ def storage_root() -> Path:
 
 def run_root() -> Path:
     # Runtime state (locks, conmon sockets) wants a short, tmpfs-like path that is not shared
-    # with the system's default podman store.
-    return Path(tempfile.gettempdir()) / f"users-api-podman-{os.getuid()}"
+    # with the system's default podman store; one per image store (they must not mix).
+    key = hashlib.sha256(str(storage_root()).encode()).hexdigest()[:8]
+    return Path(tempfile.gettempdir()) / f"users-api-podman-{os.getuid()}-{key}"
 
 
 def write_config() -> dict[str, str]:
@@ -116,7 +124,7 @@ def podman_environ() -> dict[str, str]:
 
 def podman(*args: str, check: bool = True, capture: bool = False, timeout: float | None = None,
            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    cmd = ["podman", *args]
+    cmd = [_exe("podman"), *args]
     return subprocess.run(  # noqa: S603 - fixed executable, arguments are ours
         cmd, check=check, text=True, env=env or podman_environ(), timeout=timeout,
         stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE if capture else None,
@@ -182,7 +190,7 @@ def ensure_base(env: dict[str, str] | None = None, force: bool = False) -> str:
         rootfs = Path(tmp) / "rootfs"
         _log(f"debootstrap {BASE_SUITE} from the configured apt mirror (about a minute)")
         subprocess.run(  # noqa: S603
-            ["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
+            [_exe("debootstrap"), "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
              BASE_SUITE, str(rootfs), mirror],
             check=True, stdout=subprocess.DEVNULL,
         )
@@ -197,10 +205,11 @@ def ensure_base(env: dict[str, str] | None = None, force: bool = False) -> str:
                     else:
                         child.unlink()
         tar = subprocess.Popen(  # noqa: S603
-            ["tar", "--numeric-owner", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE,
+            [_exe("tar"), "--numeric-owner", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE,
         )
         subprocess.run(  # noqa: S603
-            ["podman", "import", "--quiet", "--change", "CMD [\"/bin/bash\"]", "-", BASE_IMAGE],
+            [_exe("podman"), "import", "--quiet", "--change", 'CMD ["/bin/bash"]', "-",
+             BASE_IMAGE],
             stdin=tar.stdout, check=True, env=env, stdout=subprocess.DEVNULL,
         )
         assert tar.stdout is not None
@@ -236,6 +245,9 @@ def build_wheels() -> Path:
     _log("fetching the locked wheels on the host")
     subprocess.run(cmd, check=True)  # noqa: S603
     stamp.touch()
+    for stale in dest.parent.iterdir():  # wheels of earlier locks
+        if stale != dest and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
     return dest
 
 
@@ -288,8 +300,12 @@ def build(tag: str = DEFAULT_TAG, *, base: str | None = None, wheels: bool | Non
     if wheels is None:
         wheels = wheels_wanted()
     if base is None:
-        base = os.environ.get("USERS_API_BASE_IMAGE") or ensure_base(env)
-    cmd = ["podman", "build", "--isolation", "chroot", "--network", "host", "--layers",
+        base = os.environ.get("USERS_API_BASE_IMAGE")
+    if base is None and (os.geteuid() != 0 or shutil.which("debootstrap") is None):
+        _log("no root or no debootstrap: building on the Dockerfile's default base (registry)")
+    elif base is None:
+        base = ensure_base(env)
+    cmd = [_exe("podman"), "build", "--isolation", "chroot", "--network", "host", "--layers",
            "--file", str(DOCKERFILE), "--ignorefile", str(IGNOREFILE), "--tag", tag,
            *build_args(base)]
     if wheels:
@@ -304,6 +320,10 @@ def build(tag: str = DEFAULT_TAG, *, base: str | None = None, wheels: bool | Non
     subprocess.run(cmd, check=True, env=env, cwd=REPO)  # noqa: S603
     elapsed = time.monotonic() - started
     _log(f"built {tag} in {elapsed:.1f}s")
+    # Keep the store from growing across many builds: drop untagged images (superseded builds
+    # and their cache layers) older than a week; recent ones keep the layer cache warm.
+    podman("image", "prune", "--force", "--filter", "until=168h", check=False, capture=True,
+           env=env)
     return elapsed
 
 
