@@ -42,7 +42,7 @@ test: venv ## Run the whole suite (starts and stops the emulator and everything 
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv ## Lint the Python code with ruff
-	$(BIN)/ruff check api cdk tests
+	$(BIN)/ruff check api cdk charts container tests
 
 sweep-orphans: venv ## List avatar objects no user references (dry run); ARGS="--apply" deletes them
 	$(PY) api/manage.py sweep-orphans $(ARGS)
