@@ -27,7 +27,7 @@ TABLE_ARN = "<aws_dynamodb_table.users.arn>"
 BUCKET_ARN = "<aws_s3_bucket.avatars.arn>"
 PREFIX = provisioning.AVATARS_PREFIX
 
-# CONTRACT.md "Data contract": a TLS-only bucket policy (and, as in the CDK stack, TLS >= 1.2).
+# The data contract (README, Operations): a TLS-only bucket policy (and, as in the CDK stack, TLS >= 1.2).
 TLS_ONLY_POLICY = [
     {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*",
      "Resource": [BUCKET_ARN, f"{BUCKET_ARN}/*"],
@@ -37,7 +37,7 @@ TLS_ONLY_POLICY = [
      "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}}},
 ]
 
-# CONTRACT.md "IAM": exactly these, and nothing else.
+# The app role (README, Operations): exactly these, and nothing else.
 CONTRACT_APP_POLICY = [
     {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:Scan", "dynamodb:DescribeTable"],
      "Resource": TABLE_ARN},
