@@ -1,7 +1,7 @@
 """`make bench`: what one users-api pod costs and holds, measured on this machine.
 
-    python tests/load/bench.py            full run (about 10 minutes on 2 cores)
-    BENCH_QUICK=1 python tests/load/bench.py   short run (about 2 minutes)
+    python tests/load/bench.py                 full run (about 8 minutes on 2 cores)
+    BENCH_QUICK=1 python tests/load/bench.py   short run (about 1.5 minutes)
 
 It starts the embedded emulator (moto server) and the real serving command
 (`gunicorn --config api/gunicorn.conf.py`: gunicorn plus the WSGI shim) on free ports of
@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import signal
 import socket
 import statistics
@@ -95,6 +96,15 @@ SWEEP_SCENARIOS = {
 
 
 # -- processes ---------------------------------------------------------------------------
+
+_TEMP_DIRS: list[str] = []
+
+
+def temp_dir() -> str:
+    """A private metrics directory per process tree; removed when the bench ends."""
+    _TEMP_DIRS.append(tempfile.mkdtemp(prefix="users-api-bench-"))
+    return _TEMP_DIRS[-1]
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -213,7 +223,7 @@ def start_gunicorn(procs: Processes, env: dict[str, str], workers: int, threads:
     port = free_port()
     server_env = {**env, "HOST": HOST, "PORT": str(port), "WEB_CONCURRENCY": str(workers),
                   "GUNICORN_THREADS": str(threads),
-                  "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="users-api-bench-")}
+                  "PROMETHEUS_MULTIPROC_DIR": temp_dir()}
     log = open(OUT_DIR / "gunicorn.log", "ab")  # noqa: SIM115 - kept by the child
     started = time.monotonic()
     process = procs.add(subprocess.Popen(
@@ -377,7 +387,7 @@ def run_scenario(name: str, plan: dict, port: int, images: dict[str, Path], run_
 def inproc(env: dict[str, str], tasks: list[dict]) -> dict:
     out = OUT_DIR / "inproc.json"
     # Metrics in multiprocess mode, as under gunicorn.
-    env = {**env, "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="users-api-bench-")}
+    env = {**env, "PROMETHEUS_MULTIPROC_DIR": temp_dir()}
     subprocess.run([sys.executable, str(HERE / "inproc.py"), json.dumps(tasks), str(out)],
                    env=env, check=True, timeout=900, stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())
@@ -623,6 +633,8 @@ def main() -> int:
                                                      emulator)
     finally:
         procs.stop_all()
+        for path in _TEMP_DIRS:
+            shutil.rmtree(path, ignore_errors=True)
 
     results["total_s"] = round(time.monotonic() - run_started, 1)
     results["loadavg_1m"] = {"start": loadavg_start, "end": round(os.getloadavg()[0], 2)}

@@ -36,33 +36,38 @@ class UsersTable:
                     ) from None
                 raise
 
-    def page(self, limit: int | None, start_email: str | None) -> tuple[list[User], str | None]:
-        """Return up to `limit` users after `start_email` (all when limit is None),
-        and the email to continue from, or None at the end of the table."""
+    def page(self, limit: int, start_email: str | None) -> tuple[list[User], str | None]:
+        """Return up to `limit` users after `start_email`, and the email to continue
+        from, or None at the end of the table."""
         users: list[User] = []
         start_key = {"email": {"S": start_email}} if start_email else None
-        while True:
-            request: dict = {"TableName": self._table}
-            if start_key:
-                request["ExclusiveStartKey"] = start_key
-            if limit is not None:
-                request["Limit"] = limit - len(users)
-            with backend_call("dynamodb", "Scan"):
-                response = self._client.scan(**request)
-            users.extend(_user_from_item(item) for item in response.get("Items", []))
-            start_key = response.get("LastEvaluatedKey")
+        while len(users) < limit:
+            # A Scan may stop short of Limit at DynamoDB's 1 MB page size: keep going.
+            batch, start_key = self._scan(start_key, limit - len(users))
+            users.extend(batch)
             if not start_key:
                 return users, None
-            if limit is not None and len(users) >= limit:
-                return users, users[-1].email
+        return users, users[-1].email
 
     def all(self) -> Iterator[User]:
-        start: str | None = None
+        """Every user, one DynamoDB page (up to 1 MB) at a time."""
+        start_key = None
         while True:
-            users, start = self.page(1000, start)
-            yield from users
-            if start is None:
+            batch, start_key = self._scan(start_key, None)
+            yield from batch
+            if not start_key:
                 return
+
+    def _scan(self, start_key: dict | None, limit: int | None) -> tuple[list[User], dict | None]:
+        request: dict = {"TableName": self._table}
+        if start_key:
+            request["ExclusiveStartKey"] = start_key
+        if limit is not None:
+            request["Limit"] = limit
+        with backend_call("dynamodb", "Scan"):
+            response = self._client.scan(**request)
+        return [_user_from_item(item) for item in response.get("Items", [])], \
+            response.get("LastEvaluatedKey")
 
     def ping(self) -> None:
         with backend_call("dynamodb", "DescribeTable"):
