@@ -112,3 +112,19 @@ def test_bootstrap_is_idempotent_and_applies_bucket_protections(settings, s3):
     rules = s3.get_bucket_encryption(Bucket="users-api-avatars")[
         "ServerSideEncryptionConfiguration"]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+
+def test_whole_listing_uses_dynamodbs_own_pages(adapters, dynamodb):
+    users, _ = adapters
+    for chunk in range(0, 1500, 25):
+        dynamodb.batch_write_item(RequestItems={"users": [
+            {"PutRequest": {"Item": {"name": {"S": "N" * 100}, "email": {"S": f"big{i}@x.io"},
+                                     "avatar_url": {"S": "https://h/avatars/" + "a" * 600}}}}
+            for i in range(chunk, chunk + 25)
+        ]})
+    scans = []
+    users._client.meta.events.register("before-call.dynamodb.Scan",
+                                       lambda params, **_: scans.append(params))
+    assert len(list(users.all())) == 1500
+    # About 1.1 MB of items: two 1 MB Scan pages, and no Limit that would cut them smaller.
+    assert len(scans) == 2 and all("Limit" not in call for call in scans)
