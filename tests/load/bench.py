@@ -371,10 +371,23 @@ def scenario_specs(name: str, plan: dict, port: int, images: dict[str, Path], ru
         yield conc, spec
 
 
+def settle(emulator: Tree, idle_share: float = 0.1, limit_s: float = 180) -> None:
+    """Wait until the emulator is idle: requests that timed out in the previous level keep it
+    busy for a while, and that work must not be charged to the next one. Bounded in time."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        before = emulator.cpu()
+        time.sleep(1)
+        if cpu_delta(before, emulator.cpu()) < idle_share:
+            return
+    print(f"  note: the emulator was still busy after {limit_s:.0f} s", flush=True)
+
+
 def run_scenario(name: str, plan: dict, port: int, images: dict[str, Path], run_id: str,
                  server: Tree, emulator: Tree) -> list[dict]:
     rows = []
     for conc, spec in scenario_specs(name, plan, port, images, run_id):
+        settle(emulator)
         report = measured(spec, server, emulator)
         row = {"scenario": name, "concurrency": conc, **report}
         rows.append(row)
