@@ -32,7 +32,6 @@ import platform
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,9 @@ import psutil
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
+# Run as a script: the test fixtures' helpers (and the app they import) live here.
+sys.path[:0] = [str(REPO / "api"), str(REPO)]
+from tests.fixtures.emulator import emulator_env, free_port, stop  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 OUT_DIR = REPO / ".bench"
@@ -106,21 +108,6 @@ def temp_dir() -> str:
     return _TEMP_DIRS[-1]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def emulator_env(endpoint: str, **extra: str) -> dict[str, str]:
-    """The app's environment against the emulator; placeholder keys, no real AWS."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1",
-                "AWS_EC2_METADATA_DISABLED": "true", **extra})
-    return env
-
-
 def start_moto(procs: Processes, port: int) -> subprocess.Popen:
     process = procs.add(subprocess.Popen(
         [str(BIN / "moto_server"), "-H", HOST, "-p", str(port)],
@@ -147,14 +134,7 @@ class Processes:
         return process
 
     def stop(self, process: subprocess.Popen, timeout: float = 30) -> int | None:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        return process.returncode
+        return stop(process, timeout)
 
     def stop_all(self) -> None:
         for process in reversed(self.started):
