@@ -25,6 +25,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 API = REPO / "api"
+# Run as a script: the shared test helpers live under the repository root.
+sys.path.insert(0, str(REPO))
+from tests.fixtures.forms import user_form  # noqa: E402
 
 
 def _load_app():
@@ -100,13 +103,9 @@ def _multipart(avatar: bytes, counter: list[int]) -> tuple[str, Callable[[], byt
 
     def factory() -> bytes:
         counter[0] += 1
-        return (
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nIn Proc\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\n"
-            f"inproc-{tag}-{counter[0]}@bench.example.org\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"avatar\"; "
-            "filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n"
-        ).encode() + avatar + f"\r\n--{boundary}--\r\n".encode()
+        _, head, tail = user_form("In Proc", f"inproc-{tag}-{counter[0]}@bench.example.org",
+                                  boundary)
+        return head + avatar + tail
 
     return f"multipart/form-data; boundary={boundary}", factory
 

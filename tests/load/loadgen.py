@@ -22,7 +22,12 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import quote
+
+# Run as a script in its own process: the shared test helpers live under the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.fixtures.forms import user_form  # noqa: E402
 
 ALLOWED_HOST = "127.0.0.1"
 
@@ -136,15 +141,10 @@ class _Post:
     def build(self, client: int, seq: int) -> tuple[bytes, list[bytes]]:
         b = self.boundary
         email = f"{self.spec.email_prefix}-{client}-{seq}@bench.example.org"
-        before = (
-            f"--{b}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nBench User {seq}\r\n"
-            f"--{b}\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\n{email}\r\n"
-            f"--{b}\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"a.png\"\r\n"
-            "Content-Type: image/png\r\n\r\n").encode()
-        after = f"\r\n--{b}--\r\n".encode()
+        content_type, before, after = user_form(f"Bench User {seq}", email, b)
         length = len(before) + len(self.avatar) + len(after)
         head = (f"POST /user HTTP/1.1\r\nHost: {self.spec.host}:{self.spec.port}\r\n"
-                f"Content-Type: multipart/form-data; boundary={b}\r\n"
+                f"Content-Type: {content_type}\r\n"
                 f"Content-Length: {length}\r\nAccept: application/json\r\n\r\n").encode()
         return head, [before, self.avatar, after]
 

@@ -23,6 +23,8 @@ import pytest
 import requests
 from PIL import Image
 
+from tests.fixtures.forms import user_form
+
 GRACE_S = 5
 EXIT_MARGIN_S = 5
 SLOW_POSTS = 4
@@ -37,14 +39,9 @@ def _png(seed: int) -> bytes:
 
 
 def _multipart(email: str, avatar: bytes) -> tuple[str, bytes]:
-    boundary = f"shutdown{random.getrandbits(64):x}"
-    body = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nSlow Poster\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\n{email}\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"a.png\"\r\n"
-        "Content-Type: image/png\r\n\r\n"
-    ).encode() + avatar + f"\r\n--{boundary}--\r\n".encode()
-    return f"multipart/form-data; boundary={boundary}", body
+    content_type, head, tail = user_form("Slow Poster", email,
+                                         f"shutdown{random.getrandbits(64):x}")
+    return content_type, head + avatar + tail
 
 
 class HeldRequest:
