@@ -73,6 +73,12 @@ SCHEMA_REJECTIONS = {
                                "/resources/requests/cpu", ""),
     "resources-no-memory-limit": ({"resources": {"limits": {"memory": None}}},
                                   "/resources/limits", "memory"),
+    "containerPorts-privileged": ({"containerPorts": {"http": 80}}, "/containerPorts/http",
+                                  "minimum"),
+    "containerPorts-unknown-key": ({"containerPorts": {"admin": 9000}}, "/containerPorts",
+                                   "additional properties"),
+    "service-metricsPort-range": ({"service": {"metricsPort": 0}}, "/service/metricsPort",
+                                  "minimum"),
     "service-type": ({"service": {"type": "LoadBalancer"}}, "/service/type", ""),
     "service-port-range": ({"service": {"port": 70000}}, "/service/port", "maximum"),
     "probe-unknown-key": ({"probes": {"readiness": {"path": "/"}}}, "/probes/readiness", "'path'"),
@@ -146,6 +152,10 @@ CROSS_FIELD_FAILURES = {
     "keepalive-not-above-alb-idle": (
         {"gunicorn": {"keepalive": 60}},
         "gunicorn.keepalive (60) must be greater than the ALB idle timeout",
+    ),
+    "metrics-port-equals-http-port": (
+        {"containerPorts": {"http": 8000, "metrics": 8000}},
+        "containerPorts.metrics (8000) must differ from containerPorts.http",
     ),
     "pdb-both-set": (
         {"podDisruptionBudget": {"minAvailable": 1, "maxUnavailable": 1}},

@@ -17,6 +17,7 @@ CONTRACT_ENV = {
     "READINESS_CACHE_SECONDS": "5",
     "HOST": "0.0.0.0",
     "PORT": "8000",
+    "METRICS_PORT": "9090",
     "WEB_CONCURRENCY": "2",
     "GUNICORN_THREADS": "4",
     "GUNICORN_TIMEOUT": "30",
@@ -122,7 +123,10 @@ def test_probes_and_paths(default):
     assert c["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    assert c["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert c["ports"] == [
+        {"name": "http", "containerPort": 8000, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
+    ]
 
 
 def test_liveness_never_depends_on_dynamodb_or_s3(helm):
@@ -262,8 +266,26 @@ def test_service_is_cluster_ip_on_the_http_port(default):
     svc = default.one("Service")
     assert svc["spec"]["type"] == "ClusterIP"
     assert svc["spec"]["ports"] == [
-        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"}
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"},
+        {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP",
+         "appProtocol": "http"},
     ]
+
+
+def test_metrics_port_is_its_own_and_reaches_the_app(helm):
+    """/metrics moves off the API port: container port "metrics", METRICS_PORT, a Service port."""
+    render = helm.template({"containerPorts": {"http": 8080, "metrics": 9100},
+                            "service": {"metricsPort": 9100}})
+    assert render.returncode == 0, render.stderr
+    data = render.one("ConfigMap")["data"]
+    assert (data["PORT"], data["METRICS_PORT"]) == ("8080", "9100")
+    c = container(render.one("Deployment"))
+    assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"http": 8080, "metrics": 9100}
+    # Probes stay on the API port, by name.
+    assert {c[p]["httpGet"]["port"] for p in ("startupProbe", "livenessProbe", "readinessProbe")} == {
+        "http"}
+    ports = {p["name"]: p for p in render.one("Service")["spec"]["ports"]}
+    assert ports["metrics"]["port"] == 9100 and ports["metrics"]["targetPort"] == "metrics"
 
 
 def test_image_defaults_to_app_version(default):

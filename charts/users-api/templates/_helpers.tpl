@@ -114,6 +114,9 @@ them (the Deployment always renders), so any violation fails the whole render.
 {{- fail "autoscaling.enabled needs a metric: set autoscaling.targetCPUUtilizationPercentage and/or autoscaling.targetMemoryUtilizationPercentage" }}
 {{- end }}
 {{- end }}
+{{- if eq (int .Values.containerPorts.http) (int .Values.containerPorts.metrics) }}
+{{- fail (printf "containerPorts.metrics (%d) must differ from containerPorts.http: /metrics has a port of its own" (int .Values.containerPorts.metrics)) }}
+{{- end }}
 {{- $minGrace := add (int .Values.lifecycle.preStopSleepSeconds) (int .Values.gunicorn.gracefulTimeout) 5 }}
 {{- if lt (int .Values.terminationGracePeriodSeconds) (int $minGrace) }}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must be at least lifecycle.preStopSleepSeconds (%d) + gunicorn.gracefulTimeout (%d) + 5 s margin = %d, or in-flight requests are killed on shutdown" (int .Values.terminationGracePeriodSeconds) (int .Values.lifecycle.preStopSleepSeconds) (int .Values.gunicorn.gracefulTimeout) (int $minGrace)) }}
