@@ -7,6 +7,10 @@ CHART_RELEASE := users-api
 CHART_NAMESPACE := users-api
 CHART_OUT := .cache/chart
 HELM := $(VENV)/bin/helm
+# values-prod.yaml redirects HTTP to HTTPS, so it renders only with the certificate the deploy flow
+# passes; lint and render it with an example ACM ARN of the right shape.
+CHART_PROD_VALUES := -f $(CHART_DIR)/values-prod.yaml \
+  --set-string ingress.tls.certificateArn=arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000
 # The cluster's Kubernetes version, from the one constant the CDK app uses too (read, not imported,
 # so no CDK code runs). Recursive (=): evaluated in the recipes, after `venv` has run.
 CHART_KUBE_VERSION = $(shell $(PY) -c 'import re; print(re.search(r"KUBERNETES_VERSION\W*=\s*\"([0-9.]+)\"", open("cdk/users_api_infra/versions.py").read()).group(1) + ".0")')
@@ -20,11 +24,11 @@ chart: tools ## Lint the Helm chart (--strict, default and prod values) and rend
 	@mkdir -p $(CHART_OUT)
 	$(HELM) lint --strict $(CHART_DIR) --namespace $(CHART_NAMESPACE) --kube-version $(CHART_KUBE_VERSION)
 	$(HELM) lint --strict $(CHART_DIR) --namespace $(CHART_NAMESPACE) --kube-version $(CHART_KUBE_VERSION) \
-	  -f $(CHART_DIR)/values-prod.yaml
+	  $(CHART_PROD_VALUES)
 	$(HELM) template $(CHART_RELEASE) $(CHART_DIR) --namespace $(CHART_NAMESPACE) \
 	  --kube-version $(CHART_KUBE_VERSION) > $(CHART_OUT)/default.yaml
 	$(HELM) template $(CHART_RELEASE) $(CHART_DIR) --namespace $(CHART_NAMESPACE) \
-	  --kube-version $(CHART_KUBE_VERSION) -f $(CHART_DIR)/values-prod.yaml > $(CHART_OUT)/prod.yaml
+	  --kube-version $(CHART_KUBE_VERSION) $(CHART_PROD_VALUES) > $(CHART_OUT)/prod.yaml
 	$(VENV)/bin/kubernetes-validate --quiet --strict -k $(CHART_KUBE_VERSION) $(CHART_OUT)/default.yaml $(CHART_OUT)/prod.yaml
 	@echo "chart OK: rendered manifests in $(CHART_OUT)/ (CRD objects are checked by make chart-test)"
 

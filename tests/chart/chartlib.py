@@ -31,12 +31,17 @@ CRD_API_VERSIONS = {
 }
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/users-api"
+CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e"
+
+# What the deploy flow adds to values-prod.yaml in prod (besides the stack outputs): the ALB's
+# certificate. values-prod.yaml redirects HTTP to HTTPS, so prod does not render without it.
+PROD_DEPLOY_VALUES: dict[str, Any] = {"ingress": {"tls": {"certificateArn": CERTIFICATE_ARN}}}
 
 # Named value sets. Each is rendered once. Values are written to a file (not --set), so types stay
 # exactly as written.
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "default": {},
-    "prod": {"_files": [PROD_VALUES]},
+    "prod": {"_files": [PROD_VALUES], **PROD_DEPLOY_VALUES},
     # The keys the CDK deploy flow sets, and nothing else.
     "cdk": {
         "image": {"repository": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/users-api",
@@ -75,9 +80,11 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "podDisruptionBudget": {"minAvailable": 1, "maxUnavailable": None},
         "ingress": {
             "enabled": True,
-            "annotations": {"alb.ingress.kubernetes.io/scheme": "internal"},
+            "scheme": "internal",
+            "annotations": {"alb.ingress.kubernetes.io/wafv2-acl-arn": "arn:aws:wafv2:eu-west-1:"
+                            "123456789012:regional/webacl/users/0b1c2d3e"},
             "hosts": ["users.example.com", "api.example.com"],
-            "tls": [{"secretName": "users-tls", "hosts": ["users.example.com"]}],
+            "tls": {"certificateArn": CERTIFICATE_ARN, "sslRedirect": True},
         },
         "httpRoute": {
             "enabled": True,
@@ -146,7 +153,7 @@ class Helm:
             [str(self.binary), *args], capture_output=True, text=True, timeout=120, check=False
         )
 
-    def _value_args(self, values: dict[str, Any]) -> list[str]:
+    def value_args(self, values: dict[str, Any]) -> list[str]:
         values = dict(values)
         args: list[str] = []
         for extra in values.pop("_files", []):
@@ -161,7 +168,7 @@ class Helm:
     def template(self, values: dict[str, Any] | None = None) -> Render:
         proc = self.run(
             "template", RELEASE, str(CHART), "--namespace", NAMESPACE,
-            "--kube-version", KUBE_VERSION, *self._value_args(values or {}),
+            "--kube-version", KUBE_VERSION, *self.value_args(values or {}),
         )
         render = Render(proc.returncode, proc.stdout, proc.stderr)
         if proc.returncode == 0:

@@ -6,11 +6,13 @@ schema, so these tests check the structure their controllers require.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+import yaml
 
-from tests.chart.chartlib import NAMESPACE, VALUE_SETS
+from tests.chart.chartlib import CERTIFICATE_ARN, NAMESPACE, VALUE_SETS, container
 
 OPTIONAL = {
     "Ingress": "ingress",
@@ -65,31 +67,121 @@ def test_ingress_routes_only_public_paths(prod, full):
                 assert p["backend"]["service"] == {"name": "users-api", "port": {"name": "http"}}
 
 
+ALB = "alb.ingress.kubernetes.io/"
+
+
+def annotations(ingress):
+    return {k.removeprefix(ALB): v for k, v in ingress["metadata"]["annotations"].items()}
+
+
 def test_ingress_hosts_tls_and_class(full, prod):
     ingress = full.one("Ingress")
     assert ingress["spec"]["ingressClassName"] == "alb"
     assert [r["host"] for r in ingress["spec"]["rules"]] == ["users.example.com", "api.example.com"]
-    assert ingress["spec"]["tls"] == [{"secretName": "users-tls", "hosts": ["users.example.com"]}]
-    anns = prod.one("Ingress")["metadata"]["annotations"]
-    assert anns["alb.ingress.kubernetes.io/target-type"] == "ip"
-    assert anns["alb.ingress.kubernetes.io/healthcheck-path"] == "/healthz"
-    assert "deregistration_delay.timeout_seconds=30" in (
-        anns["alb.ingress.kubernetes.io/target-group-attributes"]
-    )
-    lb_attributes = anns["alb.ingress.kubernetes.io/load-balancer-attributes"]
-    assert "idle_timeout.timeout_seconds=60" in lb_attributes
+    # ALB with ACM: the certificate is an annotation, never a Secret in spec.tls.
+    assert "tls" not in ingress["spec"]
+    anns = annotations(ingress)
+    assert anns["scheme"] == "internal"
+    assert anns["wafv2-acl-arn"].startswith("arn:aws:wafv2:"), "extra annotations pass through"
+    assert anns["certificate-arn"] == CERTIFICATE_ARN
+    assert anns["listen-ports"] == '[{"HTTP": 80}, {"HTTPS": 443}]'
+    assert anns["ssl-redirect"] == "443"
+    assert anns["ssl-policy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
 
-def test_ingress_without_hosts_matches_any_host(helm):
-    render = helm.template({"ingress": {"enabled": True}})
+def test_prod_ingress_is_https_only_on_any_host(prod):
+    """values-prod.yaml + the deploy flow's certificate: HTTPS, HTTP redirects, no placeholder host."""
+    ingress = prod.one("Ingress")
+    anns = annotations(ingress)
+    assert anns["scheme"] == "internet-facing"
+    assert anns["target-type"] == "ip"
+    assert anns["certificate-arn"] == CERTIFICATE_ARN
+    assert anns["ssl-redirect"] == "443"
+    assert json.loads(anns["listen-ports"]) == [{"HTTP": 80}, {"HTTPS": 443}]
+    assert all("host" not in rule for rule in ingress["spec"]["rules"])
+    assert "example.com" not in yaml.safe_dump(ingress)
+
+
+def test_ingress_without_certificate_serves_http_only(helm):
+    render = helm.template({"ingress": {"enabled": True, "className": "users-alb"}})
     assert render.returncode == 0, render.stderr
     ingress = render.one("Ingress")
+    assert ingress["spec"]["ingressClassName"] == "users-alb"
     rules = ingress["spec"]["rules"]
     assert len(rules) == 1 and "host" not in rules[0]
-    # A ClusterIP Service only works with pod IP targets.
-    assert ingress["metadata"]["annotations"] == {
-        "alb.ingress.kubernetes.io/target-type": "ip",
-        "alb.ingress.kubernetes.io/healthcheck-path": "/healthz",
+    anns = annotations(ingress)
+    assert json.loads(anns["listen-ports"]) == [{"HTTP": 80}]
+    assert not {"certificate-arn", "ssl-redirect", "ssl-policy"} & set(anns)
+
+
+def test_ingress_certificate_without_redirect_listens_on_both(helm):
+    render = helm.template({"ingress": {"enabled": True, "tls": {"certificateArn": CERTIFICATE_ARN}}})
+    assert render.returncode == 0, render.stderr
+    anns = annotations(render.one("Ingress"))
+    assert json.loads(anns["listen-ports"]) == [{"HTTP": 80}, {"HTTPS": 443}]
+    assert "ssl-redirect" not in anns
+
+
+def test_alb_health_check_stays_on_healthz(helm):
+    """The ALB checks liveness only; readiness (/readyz) alone decides which pods get traffic."""
+    for name in ("prod", "full", "readiness-healthz"):
+        render = helm.rendered(name)
+        if not render.all("Ingress"):
+            render = helm.template({**VALUE_SETS[name], "ingress": {"enabled": True}})
+        anns = annotations(render.one("Ingress"))
+        assert anns["healthcheck-path"] == "/healthz"
+        assert anns["healthcheck-port"] == "traffic-port"
+        assert anns["success-codes"] == "200"
+    ready = container(helm.rendered("prod").one("Deployment"))["readinessProbe"]["httpGet"]
+    assert ready == {"path": "/readyz", "port": "http"}
+
+
+def alb_timing(render):
+    """The numbers the rollout arithmetic uses, read back from the rendered objects."""
+    anns = annotations(render.one("Ingress"))
+    pod = render.one("Deployment")["spec"]["template"]["spec"]
+    (drain,) = [a for a in anns["target-group-attributes"].split(",")
+                if a.startswith("deregistration_delay.timeout_seconds=")]
+    idle = dict(a.split("=") for a in anns["load-balancer-attributes"].split(","))
+    data = render.one("ConfigMap")["data"]
+    return {
+        "interval": int(anns["healthcheck-interval-seconds"]),
+        "timeout": int(anns["healthcheck-timeout-seconds"]),
+        "healthy": int(anns["healthy-threshold-count"]),
+        "deregistration": int(drain.split("=")[1]),
+        "idle": int(idle["idle_timeout.timeout_seconds"]),
+        "min_ready": render.one("Deployment")["spec"]["minReadySeconds"],
+        "pre_stop": pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"],
+        "grace": pod["terminationGracePeriodSeconds"],
+        "graceful": int(data["GUNICORN_GRACEFUL_TIMEOUT"]),
+        "keepalive": int(data["GUNICORN_KEEPALIVE"]),
+    }
+
+
+@pytest.mark.parametrize("name", ["prod", "full"])
+def test_rollout_never_drops_capacity_behind_the_alb(helm, name):
+    """The arithmetic of the chart README's "Rollouts behind the ALB", on the rendered objects."""
+    render = helm.rendered(name)
+    t = alb_timing(render)
+    reaction = 10  # the controller's reaction time the README and the chart's check assume
+    # New pod: the controller registers its IP, then `healthy` passed checks. Only then may the
+    # Deployment count it available and remove an old pod.
+    assert t["min_ready"] >= reaction + t["healthy"] * t["interval"]
+    assert t["timeout"] < t["interval"]
+    # Old pod: it keeps serving until the ALB has stopped sending it new requests...
+    assert t["pre_stop"] >= reaction
+    # ...and the ALB lets it finish what it has (preStop + graceful drain) before cutting anything.
+    assert t["deregistration"] >= t["pre_stop"] + t["graceful"]
+    assert t["grace"] >= t["pre_stop"] + t["graceful"] + 5
+    assert t["keepalive"] > t["idle"]
+    strategy = render.one("Deployment")["spec"]["strategy"]["rollingUpdate"]
+    assert strategy["maxUnavailable"] == 0
+
+
+def test_default_rollout_numbers(prod):
+    assert alb_timing(prod) == {
+        "interval": 5, "timeout": 3, "healthy": 2, "deregistration": 35, "idle": 60,
+        "min_ready": 30, "pre_stop": 15, "grace": 40, "graceful": 20, "keepalive": 75,
     }
 
 

@@ -21,7 +21,6 @@ from tests.chart.chartlib import (
     KUBE_VERSION,
     KUBERNETES_VERSION,
     NAMESPACE,
-    PROD_VALUES,
     RELEASE,
     VALUE_SETS,
 )
@@ -44,12 +43,11 @@ def test_helm_is_the_pinned_major(helm):
     assert out.stdout.startswith(HELM_MAJOR), f"chart is tested with Helm 4, got {out.stdout}"
 
 
-@pytest.mark.parametrize("values_file", [None, PROD_VALUES], ids=["default", "prod"])
-def test_helm_lint_strict(helm, values_file):
+@pytest.mark.parametrize("name", ["default", "prod"])
+def test_helm_lint_strict(helm, name):
+    """prod is values-prod.yaml plus the certificate the deploy flow passes (PROD_DEPLOY_VALUES)."""
     args = ["lint", "--strict", str(CHART), "--namespace", NAMESPACE, "--kube-version",
-            KUBE_VERSION]
-    if values_file:
-        args += ["-f", str(values_file)]
+            KUBE_VERSION, *helm.value_args(VALUE_SETS[name])]
     out = helm.run(*args)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 chart(s) failed" in out.stdout
@@ -134,7 +132,7 @@ def test_pod_labels_value_does_not_touch_selector(helm):
 def test_notes_render(helm):
     """NOTES.txt only renders on install; --dry-run=client needs no cluster."""
     out = helm.run("install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--dry-run=client",
-                   "-f", str(PROD_VALUES))
+                   *helm.value_args(VALUE_SETS["prod"]))
     assert out.returncode == 0, out.stderr
     notes = out.stdout.split("NOTES:", 1)[1]
     assert "EKS Pod Identity" in notes

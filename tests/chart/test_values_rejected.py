@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.chart.chartlib import ROLE_ARN
+from tests.chart.chartlib import PROD_VALUES, ROLE_ARN
 
 SCHEMA_ERROR = "values don't meet the specifications of the schema"
 
@@ -113,6 +113,23 @@ SCHEMA_REJECTIONS = {
                          "/publicPaths/0/pathType", ""),
     "publicPaths-empty": ({"publicPaths": []}, "/publicPaths", "minItems"),
     "ingress-host-invalid": ({"ingress": {"hosts": ["Not A Host"]}}, "/ingress/hosts/0", ""),
+    "ingress-tls-list": ({"ingress": {"tls": [{"secretName": "users-tls"}]}}, "/ingress/tls",
+                         "want object"),
+    "ingress-certificate-not-acm": (
+        {"ingress": {"tls": {"certificateArn": "arn:aws:iam::123456789012:server-certificate/x"}}},
+        "/ingress/tls/certificateArn", "",
+    ),
+    "ingress-scheme-enum": ({"ingress": {"scheme": "public"}}, "/ingress/scheme", ""),
+    "ingress-health-interval-too-short": ({"ingress": {"healthCheck": {"intervalSeconds": 1}}},
+                                          "/ingress/healthCheck/intervalSeconds", "minimum"),
+    "ingress-healthy-threshold-one": (
+        {"ingress": {"healthCheck": {"healthyThresholdCount": 1}}},
+        "/ingress/healthCheck/healthyThresholdCount", "minimum",
+    ),
+    "ingress-annotation-overrides-chart": (
+        {"ingress": {"annotations": {"alb.ingress.kubernetes.io/healthcheck-path": "/readyz"}}},
+        "/ingress/annotations", "",
+    ),
     "ingress-enabled-string": ({"ingress": {"enabled": "true"}}, "/ingress/enabled",
                                "want boolean"),
     "httproute-parent-without-name": ({"httpRoute": {"parentRefs": [{"namespace": "gw"}]}},
@@ -142,8 +159,8 @@ CROSS_FIELD_FAILURES = {
     ),
     "grace-shorter-than-prestop-plus-graceful": (
         {"terminationGracePeriodSeconds": 25},
-        "terminationGracePeriodSeconds (25) must be at least lifecycle.preStopSleepSeconds (10)"
-        " + gunicorn.gracefulTimeout (20) + 5 s margin = 35",
+        "terminationGracePeriodSeconds (25) must be at least lifecycle.preStopSleepSeconds (15)"
+        " + gunicorn.gracefulTimeout (20) + 5 s margin = 40",
     ),
     "graceful-not-below-worker-timeout": (
         {"gunicorn": {"gracefulTimeout": 30, "timeout": 30}, "terminationGracePeriodSeconds": 60},
@@ -151,7 +168,47 @@ CROSS_FIELD_FAILURES = {
     ),
     "keepalive-not-above-alb-idle": (
         {"gunicorn": {"keepalive": 60}},
-        "gunicorn.keepalive (60) must be greater than the ALB idle timeout",
+        "gunicorn.keepalive (60) must be greater than the ALB idle timeout"
+        " (ingress.idleTimeoutSeconds, 60 s)",
+    ),
+    "keepalive-not-above-a-longer-alb-idle": (
+        {"ingress": {"idleTimeoutSeconds": 120}},
+        "gunicorn.keepalive (75) must be greater than the ALB idle timeout"
+        " (ingress.idleTimeoutSeconds, 120 s)",
+    ),
+    "https-redirect-without-certificate": (
+        {"ingress": {"enabled": True, "tls": {"sslRedirect": True}}},
+        "ingress.tls.sslRedirect needs ingress.tls.certificateArn",
+    ),
+    "prod-without-certificate": (
+        {"_files": [PROD_VALUES]},
+        "ingress.tls.sslRedirect needs ingress.tls.certificateArn",
+    ),
+    "alb-health-check-timeout-not-below-interval": (
+        {"ingress": {"enabled": True, "healthCheck": {"intervalSeconds": 5, "timeoutSeconds": 5}}},
+        "ingress.healthCheck.timeoutSeconds (5) must be less than"
+        " ingress.healthCheck.intervalSeconds (5)",
+    ),
+    "min-ready-shorter-than-alb-registration": (
+        {"ingress": {"enabled": True}, "rollout": {"minReadySeconds": 5}},
+        "rollout.minReadySeconds (5) must be at least ingress.healthCheck.healthyThresholdCount (2)"
+        " x intervalSeconds (5) + 10 s target registration = 20",
+    ),
+    "min-ready-shorter-than-slower-health-checks": (
+        {"ingress": {"enabled": True, "healthCheck": {"intervalSeconds": 10,
+                                                      "healthyThresholdCount": 3}}},
+        "rollout.minReadySeconds (30) must be at least ingress.healthCheck.healthyThresholdCount (3)"
+        " x intervalSeconds (10) + 10 s target registration = 40",
+    ),
+    "prestop-shorter-than-alb-deregistration": (
+        {"ingress": {"enabled": True, "deregistrationDelaySeconds": 25},
+         "lifecycle": {"preStopSleepSeconds": 5}},
+        "lifecycle.preStopSleepSeconds (5) must be at least 10 s with the Ingress on",
+    ),
+    "deregistration-delay-shorter-than-drain": (
+        {"ingress": {"enabled": True, "deregistrationDelaySeconds": 30}},
+        "ingress.deregistrationDelaySeconds (30) must be at least lifecycle.preStopSleepSeconds (15)"
+        " + gunicorn.gracefulTimeout (20) = 35",
     ),
     "metrics-port-equals-http-port": (
         {"containerPorts": {"http": 8000, "metrics": 8000}},

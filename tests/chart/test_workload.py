@@ -174,9 +174,9 @@ def test_prestop_and_grace_period_fit_gunicorn_graceful_timeout(default):
     c = container(default.one("Deployment"))
     pre_stop = c["lifecycle"]["preStop"]["sleep"]["seconds"]
     graceful = int(default.one("ConfigMap")["data"]["GUNICORN_GRACEFUL_TIMEOUT"])
-    assert pre_stop == 10
+    assert pre_stop == 15
     assert graceful == 20
-    assert spec["terminationGracePeriodSeconds"] == 35
+    assert spec["terminationGracePeriodSeconds"] == 40
     assert spec["terminationGracePeriodSeconds"] >= pre_stop + graceful + 5
 
 

@@ -124,8 +124,11 @@ them (the Deployment always renders), so any violation fails the whole render.
 {{- if ge (int .Values.gunicorn.gracefulTimeout) (int .Values.gunicorn.timeout) }}
 {{- fail (printf "gunicorn.gracefulTimeout (%d) must be less than gunicorn.timeout (%d)" (int .Values.gunicorn.gracefulTimeout) (int .Values.gunicorn.timeout)) }}
 {{- end }}
-{{- if le (int .Values.gunicorn.keepalive) 60 }}
-{{- fail (printf "gunicorn.keepalive (%d) must be greater than the ALB idle timeout (60 s), or idle connections produce 502s" (int .Values.gunicorn.keepalive)) }}
+{{- if le (int .Values.gunicorn.keepalive) (int .Values.ingress.idleTimeoutSeconds) }}
+{{- fail (printf "gunicorn.keepalive (%d) must be greater than the ALB idle timeout (ingress.idleTimeoutSeconds, %d s), or idle connections produce 502s" (int .Values.gunicorn.keepalive) (int .Values.ingress.idleTimeoutSeconds)) }}
+{{- end }}
+{{- if .Values.ingress.enabled }}
+{{- include "users-api.validateAlb" . }}
 {{- end }}
 {{- $pdb := .Values.podDisruptionBudget }}
 {{- if $pdb.enabled }}
@@ -155,6 +158,40 @@ them (the Deployment always renders), so any violation fails the whole render.
 {{- end }}
 {{- if and .Values.config.awsEndpointUrl .Values.networkPolicy.enabled }}
 {{- fail "config.awsEndpointUrl (an emulator) and networkPolicy.enabled do not go together: the policy only allows HTTPS to AWS" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Seconds the load balancer controller is allowed to react to an endpoint change: to register a new
+pod's IP as a target, or to start deregistering a leaving one. The rollout arithmetic in the README
+("Rollouts behind the ALB") rests on it.
+*/}}
+{{- define "users-api.albReactionSeconds" -}}10{{- end }}
+
+{{/*
+Rules of the ALB Ingress: HTTPS needs a certificate, and the rollout timing adds up so that a rollout
+never drops serving capacity behind the load balancer.
+*/}}
+{{- define "users-api.validateAlb" -}}
+{{- $ing := .Values.ingress }}
+{{- $hc := $ing.healthCheck }}
+{{- $react := include "users-api.albReactionSeconds" . | int }}
+{{- if and $ing.tls.sslRedirect (not $ing.tls.certificateArn) }}
+{{- fail "ingress.tls.sslRedirect needs ingress.tls.certificateArn: without a certificate there is no HTTPS listener to redirect to; set the ACM certificate ARN, or sslRedirect=false to serve HTTP only" }}
+{{- end }}
+{{- if ge (int $hc.timeoutSeconds) (int $hc.intervalSeconds) }}
+{{- fail (printf "ingress.healthCheck.timeoutSeconds (%d) must be less than ingress.healthCheck.intervalSeconds (%d)" (int $hc.timeoutSeconds) (int $hc.intervalSeconds)) }}
+{{- end }}
+{{- $healthyAfter := add (mul (int $hc.healthyThresholdCount) (int $hc.intervalSeconds)) $react }}
+{{- if lt (int .Values.rollout.minReadySeconds) (int $healthyAfter) }}
+{{- fail (printf "rollout.minReadySeconds (%d) must be at least ingress.healthCheck.healthyThresholdCount (%d) x intervalSeconds (%d) + %d s target registration = %d, or old pods go before the ALB sends traffic to the new ones" (int .Values.rollout.minReadySeconds) (int $hc.healthyThresholdCount) (int $hc.intervalSeconds) $react (int $healthyAfter)) }}
+{{- end }}
+{{- if lt (int .Values.lifecycle.preStopSleepSeconds) $react }}
+{{- fail (printf "lifecycle.preStopSleepSeconds (%d) must be at least %d s with the Ingress on: the ALB keeps sending new requests until the controller has deregistered the pod" (int .Values.lifecycle.preStopSleepSeconds) $react) }}
+{{- end }}
+{{- $drain := add (int .Values.lifecycle.preStopSleepSeconds) (int .Values.gunicorn.gracefulTimeout) }}
+{{- if lt (int $ing.deregistrationDelaySeconds) (int $drain) }}
+{{- fail (printf "ingress.deregistrationDelaySeconds (%d) must be at least lifecycle.preStopSleepSeconds (%d) + gunicorn.gracefulTimeout (%d) = %d, or the ALB cuts requests the pod is still finishing" (int $ing.deregistrationDelaySeconds) (int .Values.lifecycle.preStopSleepSeconds) (int .Values.gunicorn.gracefulTimeout) (int $drain)) }}
 {{- end }}
 {{- end }}
 
