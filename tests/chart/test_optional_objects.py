@@ -12,7 +12,13 @@ import re
 import pytest
 import yaml
 
-from tests.chart.chartlib import CERTIFICATE_ARN, NAMESPACE, VALUE_SETS, container
+from tests.chart.chartlib import (
+    AWS_PREFIX_LIST_CIDRS,
+    CERTIFICATE_ARN,
+    NAMESPACE,
+    VALUE_SETS,
+    container,
+)
 
 OPTIONAL = {
     "Ingress": "ingress",
@@ -28,8 +34,8 @@ DURATION = re.compile(r"^[0-9]+(ms|s|m|h)$")
 
 def test_defaults_render_only_core_objects(default):
     assert default.kinds() == {
-        "ConfigMap", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Pod",
-        "Service", "ServiceAccount",
+        "ConfigMap", "CronJob", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget",
+        "Pod", "Service", "ServiceAccount",
     }
 
 
@@ -38,10 +44,10 @@ def test_optional_object_only_when_enabled(helm, kind):
     key = OPTIONAL[kind]
     assert not helm.rendered("default").all(kind)
     assert not helm.rendered("minimal").all(kind)
-    assert len(helm.rendered("full").all(kind)) == 1
+    assert len(helm.rendered("full").all(kind, "api")) == 1
     one_on = helm.template({key: dict(VALUE_SETS["full"][key], enabled=True)})
     assert one_on.returncode == 0, one_on.stderr
-    assert len(one_on.all(kind)) == 1
+    assert len(one_on.all(kind, "api")) == 1
     assert not one_on.kinds() & (set(OPTIONAL) - {kind}), "enabling one enabled others"
 
 
@@ -213,40 +219,76 @@ def test_httproute_structure(full):
 # --- NetworkPolicy ----------------------------------------------------------------------------
 
 def test_network_policy_egress_only_dns_https_and_pod_identity(prod):
-    policy = prod.one("NetworkPolicy")["spec"]
+    policy = prod.one("NetworkPolicy", "api")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "api"
     egress = policy["egress"]
     assert len(egress) == 3
     dns, https, agent = egress
     assert sorted((p["port"], p["protocol"]) for p in dns["ports"]) == [(53, "TCP"), (53, "UDP")]
-    # Any address on port 53: EKS Auto Mode runs CoreDNS on each node, not as kube-dns pods.
+    # Any address on port 53: EKS Auto Mode runs the cluster DNS on each node, not as kube-dns pods.
     assert "to" not in dns
-    assert https["ports"] == [{"port": 443, "protocol": "TCP"}]
-    assert [t["ipBlock"]["cidr"] for t in https["to"]] == ["0.0.0.0/0"]
+    # No prefix-list CIDRs given: 443 to any address (README "NetworkPolicy" says why), 443 only.
+    assert https == {"ports": [{"port": 443, "protocol": "TCP"}]}
     assert agent["ports"] == [{"port": 80, "protocol": "TCP"}]
     assert [t["ipBlock"]["cidr"] for t in agent["to"]] == ["169.254.170.23/32", "fd00:ec2::23/128"]
-    # Ingress: only the app port.
-    assert policy["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+
+
+def test_network_policy_http_from_the_alb_metrics_from_the_cluster(prod):
+    """Ingress: the API port from anywhere the ALB (target type ip) comes from; /metrics only from
+    pods of the cluster."""
+    http, metrics = prod.one("NetworkPolicy", "api")["spec"]["ingress"]
+    assert http == {"ports": [{"port": "http", "protocol": "TCP"}]}
+    assert metrics["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert metrics["from"] == [{"namespaceSelector": {}}]
+    # The port names are the Deployment's.
+    ports = {p["name"] for p in container(prod.one("Deployment"))["ports"]}
+    assert {"http", "metrics"} <= ports
+    for peer in metrics["from"]:
+        assert "ipBlock" not in peer, "/metrics must not open to addresses outside the cluster"
+
+
+def test_network_policy_https_only_to_the_gateway_prefix_lists(helm):
+    render = helm.rendered("prod-aws-cidrs")
+    for component in ("api", "sweep"):
+        https = render.one("NetworkPolicy", component)["spec"]["egress"][1]
+        assert https["ports"] == [{"port": 443, "protocol": "TCP"}]
+        assert [t["ipBlock"]["cidr"] for t in https["to"]] == AWS_PREFIX_LIST_CIDRS
+    assert "0.0.0.0/0" not in render.stdout
 
 
 def test_network_policy_restricted_ingress_still_admits_the_helm_test(full):
-    policy = full.one("NetworkPolicy")["spec"]
-    peers = policy["ingress"][0]["from"]
-    monitoring = {"kubernetes.io/metadata.name": "monitoring"}
-    assert {"namespaceSelector": {"matchLabels": monitoring}} in peers
+    policy = full.one("NetworkPolicy", "api")["spec"]
+    http, metrics = policy["ingress"]
+    assert {"ipBlock": {"cidr": "10.0.0.0/16"}} in http["from"]
     test_pod = full.one("Pod")
-    selectors = [p["podSelector"]["matchLabels"] for p in peers if "podSelector" in p]
+    selectors = [p["podSelector"]["matchLabels"] for p in http["from"] if "podSelector" in p]
     assert any(s.items() <= test_pod["metadata"]["labels"].items() for s in selectors)
+    monitoring = {"kubernetes.io/metadata.name": "monitoring"}
+    assert metrics["from"] == [{"namespaceSelector": {"matchLabels": monitoring}}]
     dns, https = policy["egress"][:2]
     assert dns["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
-    assert [t["ipBlock"]["cidr"] for t in https["to"]] == ["10.0.0.0/16", "0.0.0.0/0"]
+    assert [t["ipBlock"]["cidr"] for t in https["to"]] == AWS_PREFIX_LIST_CIDRS
+
+
+def test_network_policy_of_the_sweep_admits_nothing_in(prod):
+    api = prod.one("NetworkPolicy", "api")["spec"]
+    sweep_policy = prod.one("NetworkPolicy", "sweep")
+    assert sweep_policy["metadata"]["name"] == "users-api-sweep"
+    spec = sweep_policy["spec"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    assert spec["ingress"] == []
+    assert spec["egress"] == api["egress"]
+    job_pod = prod.one("CronJob")["spec"]["jobTemplate"]["spec"]["template"]["metadata"]
+    assert spec["podSelector"]["matchLabels"].items() <= job_pod["labels"].items()
+    assert not api["podSelector"]["matchLabels"].items() <= job_pod["labels"].items()
 
 
 def test_network_policy_without_pod_identity_agent(helm):
-    render = helm.template({"networkPolicy": {"enabled": True, "podIdentityAgent": False}})
+    render = helm.template({"networkPolicy": {"enabled": True,
+                                              "egress": {"podIdentityAgent": False}}})
     assert render.returncode == 0, render.stderr
-    egress = render.one("NetworkPolicy")["spec"]["egress"]
+    egress = render.one("NetworkPolicy", "api")["spec"]["egress"]
     assert len(egress) == 2
     assert "169.254.170.23" not in render.stdout
 

@@ -108,7 +108,7 @@ def test_standard_labels_names_and_namespace(helm, name):
 def test_release_named_users_api_gives_contract_names(default):
     assert default.one("Deployment")["metadata"]["name"] == "users-api"
     assert default.one("Service")["metadata"]["name"] == "users-api"
-    assert default.one("ServiceAccount")["metadata"]["name"] == "users-api"
+    assert default.one("ServiceAccount", "api")["metadata"]["name"] == "users-api"
 
 
 def test_selector_labels_match_pods_and_service(default):

@@ -134,16 +134,37 @@ SCHEMA_REJECTIONS = {
                                "want boolean"),
     "httproute-parent-without-name": ({"httpRoute": {"parentRefs": [{"namespace": "gw"}]}},
                                       "/httpRoute/parentRefs/0", "name"),
-    "netpol-cidr": ({"networkPolicy": {"awsApiCidrs": ["everywhere"]}},
-                    "/networkPolicy/awsApiCidrs/0", ""),
-    "netpol-dns-not-a-list": ({"networkPolicy": {"dnsTo": "kube-dns"}}, "/networkPolicy/dnsTo",
-                              "want array"),
+    "netpol-cidr": ({"networkPolicy": {"egress": {"awsCidrs": ["everywhere"]}}},
+                    "/networkPolicy/egress/awsCidrs/0", ""),
+    "netpol-cidr-duplicate": (
+        {"networkPolicy": {"egress": {"awsCidrs": ["52.94.0.0/22", "52.94.0.0/22"]}}},
+        "/networkPolicy/egress/awsCidrs", "",
+    ),
+    "netpol-dns-not-a-list": ({"networkPolicy": {"egress": {"dnsTo": "kube-dns"}}},
+                              "/networkPolicy/egress/dnsTo", "want array"),
+    "netpol-old-flat-key": ({"networkPolicy": {"awsApiCidrs": ["0.0.0.0/0"]}}, "/networkPolicy",
+                            "additional properties 'awsApiCidrs'"),
+    "netpol-metrics-from-anywhere": ({"networkPolicy": {"ingress": {"metricsFrom": []}}},
+                                     "/networkPolicy/ingress/metricsFrom", "minItems"),
+    "netpol-metrics-from-ipblock": (
+        {"networkPolicy": {"ingress": {"metricsFrom": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}}},
+        "/networkPolicy/ingress/metricsFrom/0", "additional properties 'ipBlock'",
+    ),
     "servicemonitor-interval": ({"serviceMonitor": {"interval": "30 seconds"}},
                                 "/serviceMonitor/interval", ""),
     "rule-ratio-over-1": ({"prometheusRule": {"errorRatioThreshold": 5}},
                           "/prometheusRule/errorRatioThreshold", "maximum"),
     "rule-latency-zero": ({"prometheusRule": {"latencyP99Seconds": 0}},
                           "/prometheusRule/latencyP99Seconds", ""),
+    "sweep-schedule-garbage": ({"sweep": {"schedule": "daily"}}, "/sweep/schedule", ""),
+    "sweep-enabled-string": ({"sweep": {"enabled": "true"}}, "/sweep/enabled", "want boolean"),
+    "sweep-grace-negative": ({"sweep": {"graceMinutes": -5}}, "/sweep/graceMinutes", "minimum"),
+    "sweep-sa-name-empty": ({"sweep": {"serviceAccount": {"name": ""}}},
+                            "/sweep/serviceAccount/name", ""),
+    "sweep-no-failed-history": ({"sweep": {"failedJobsHistoryLimit": 0}},
+                                "/sweep/failedJobsHistoryLimit", "minimum"),
+    "sweep-no-memory-limit": ({"sweep": {"resources": {"limits": {"memory": None}}}},
+                              "/sweep/resources/limits", "memory"),
     "tests-enabled-string": ({"tests": {"enabled": 1}}, "/tests/enabled", "want boolean"),
 }
 
@@ -249,6 +270,15 @@ CROSS_FIELD_FAILURES = {
          "publicPaths": [{"path": "/", "pathType": "Prefix"}]},
         'publicPaths: "/" would expose an internal endpoint',
     ),
+    "irsa-with-prefix-list-egress": (
+        {"serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": ROLE_ARN}},
+         "networkPolicy": {"enabled": True, "egress": {"awsCidrs": ["52.94.0.0/22"]}}},
+        "networkPolicy.egress.awsCidrs and an IRSA role annotation do not go together",
+    ),
+    "sweep-runs-as-the-web-service-account": (
+        {"sweep": {"serviceAccount": {"name": "users-api"}}},
+        "sweep.serviceAccount.name (users-api) must differ from serviceAccount.name",
+    ),
     "emulator-endpoint-with-network-policy": (
         {"config": {"awsEndpointUrl": "http://localstack:4566"},
          "networkPolicy": {"enabled": True}},
@@ -294,6 +324,6 @@ def test_internal_paths_only_refused_when_exposed(rejected):
 
 
 def test_valid_irsa_annotation_accepted(helm):
-    assert helm.rendered("irsa").one("ServiceAccount")["metadata"]["annotations"] == {
+    assert helm.rendered("irsa").one("ServiceAccount", "api")["metadata"]["annotations"] == {
         "eks.amazonaws.com/role-arn": ROLE_ARN
     }

@@ -211,7 +211,7 @@ def test_tmp_is_the_only_writable_mount(default, full):
 def test_no_kubernetes_api_token(default):
     """The app never calls the Kubernetes API. Pod Identity / IRSA inject their own token volume."""
     assert pod_spec(default)["automountServiceAccountToken"] is False
-    assert default.one("ServiceAccount")["automountServiceAccountToken"] is False
+    assert default.one("ServiceAccount", "api")["automountServiceAccountToken"] is False
     assert pod_spec(default)["enableServiceLinks"] is False
 
 
@@ -243,7 +243,7 @@ def test_topology_spread_can_be_turned_off(helm):
 # --- service account and service --------------------------------------------------------------
 
 def test_service_account_default_name_and_no_annotation(default):
-    sa = default.one("ServiceAccount")
+    sa = default.one("ServiceAccount", "api")
     assert sa["metadata"]["name"] == "users-api"
     assert "annotations" not in sa["metadata"]
     assert pod_spec(default)["serviceAccountName"] == "users-api"
@@ -251,14 +251,14 @@ def test_service_account_default_name_and_no_annotation(default):
 
 def test_service_account_irsa_annotation(helm):
     render = helm.rendered("irsa")
-    sa = render.one("ServiceAccount")
+    sa = render.one("ServiceAccount", "api")
     assert sa["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": ROLE_ARN}
     assert pod_spec(render)["serviceAccountName"] == sa["metadata"]["name"]
 
 
 def test_existing_service_account(helm):
     render = helm.rendered("minimal")
-    assert not render.all("ServiceAccount")
+    assert not render.all("ServiceAccount", "api")
     assert pod_spec(render)["serviceAccountName"] == "existing-sa"
 
 
@@ -300,7 +300,8 @@ def test_namespace_is_the_release_namespace(default):
 def test_every_pod_meets_the_restricted_pod_security_standard(helm, name):
     """The CDK app creates the namespace with Pod Security Admission "restricted" enforced."""
     render = helm.rendered(name)
-    pod_specs = [pod_spec(render)] + [p["spec"] for p in render.all("Pod")]
+    pod_specs = [pod_spec(render)] + [p["spec"] for p in render.all("Pod")] + [
+        j["spec"]["jobTemplate"]["spec"]["template"]["spec"] for j in render.all("CronJob")]
     for spec in pod_specs:
         assert not {"hostNetwork", "hostPID", "hostIPC"} & set(spec)
         assert all("hostPath" not in v for v in spec.get("volumes", []))

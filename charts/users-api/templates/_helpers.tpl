@@ -68,6 +68,76 @@ the CDK app's Pod Identity association names it.
 {{- end }}
 
 {{/*
+The orphan sweep's own ServiceAccount (never the web pods'): the CDK app binds the sweep's IAM role
+to system:serviceaccount:<namespace>:<sweep.serviceAccount.name>.
+*/}}
+{{- define "users-api.sweepServiceAccountName" -}}
+{{- .Values.sweep.serviceAccount.name }}
+{{- end }}
+
+{{/*
+Selector labels of the sweep's pods: the component keeps them out of the Service, the PDB and the
+API pods' NetworkPolicy.
+*/}}
+{{- define "users-api.sweepSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "users-api.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: sweep
+{{- end }}
+
+{{- define "users-api.sweepLabels" -}}
+{{ include "users-api.commonLabels" . }}
+app.kubernetes.io/component: sweep
+{{- end }}
+
+{{/*
+Egress of every pod that calls AWS (the API and the sweep): DNS, HTTPS to the AWS APIs, the EKS
+Pod Identity agent. Nothing else.
+*/}}
+{{- define "users-api.egressRules" -}}
+{{- $egress := .Values.networkPolicy.egress }}
+# DNS: port 53 only. Any address by default: on EKS Auto Mode the resolver runs on each node, not
+# as kube-dns pods that a podSelector could name.
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+  {{- with $egress.dnsTo }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- if $egress.awsCidrs }}
+# HTTPS to DynamoDB and S3 only: the CIDRs of their gateway endpoints' prefix lists.
+- to:
+    {{- range $egress.awsCidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  ports:
+    - port: 443
+      protocol: TCP
+{{- else }}
+# HTTPS to any address: a NetworkPolicy cannot name a gateway endpoint or a DNS name, and no CIDRs
+# were given (networkPolicy.egress.awsCidrs). Port 443 only.
+- ports:
+    - port: 443
+      protocol: TCP
+{{- end }}
+{{- if $egress.podIdentityAgent }}
+# EKS Pod Identity agent on the node (the pod's AWS credentials), IPv4 and IPv6.
+- to:
+    - ipBlock:
+        cidr: 169.254.170.23/32
+    - ipBlock:
+        cidr: fd00:ec2::23/128
+  ports:
+    - port: 80
+      protocol: TCP
+{{- end }}
+{{- end }}
+
+{{/*
 Image tag: image.tag, or the chart's appVersion.
 */}}
 {{- define "users-api.imageTag" -}}
@@ -155,6 +225,16 @@ them (the Deployment always renders), so any violation fails the whole render.
 {{- end }}
 {{- if or .Values.ingress.enabled .Values.httpRoute.enabled }}
 {{- include "users-api.checkPublicPaths" . }}
+{{- end }}
+{{- if and .Values.networkPolicy.enabled .Values.networkPolicy.egress.awsCidrs }}
+{{- if or (hasKey .Values.serviceAccount.annotations "eks.amazonaws.com/role-arn") (hasKey .Values.sweep.serviceAccount.annotations "eks.amazonaws.com/role-arn") }}
+{{- fail "networkPolicy.egress.awsCidrs and an IRSA role annotation do not go together: IRSA fetches credentials from STS over HTTPS, which has no prefix list; use EKS Pod Identity, or leave awsCidrs empty" }}
+{{- end }}
+{{- end }}
+{{- if .Values.sweep.enabled }}
+{{- if eq .Values.sweep.serviceAccount.name .Values.serviceAccount.name }}
+{{- fail (printf "sweep.serviceAccount.name (%s) must differ from serviceAccount.name: the web pods' service account does not get the sweep's delete permissions" .Values.sweep.serviceAccount.name) }}
+{{- end }}
 {{- end }}
 {{- if and .Values.config.awsEndpointUrl .Values.networkPolicy.enabled }}
 {{- fail "config.awsEndpointUrl (an emulator) and networkPolicy.enabled do not go together: the policy only allows HTTPS to AWS" }}
