@@ -138,6 +138,8 @@ def test_notes_render(helm):
     assert "EKS Pod Identity" in notes
     assert "helm test users-api -n users-api" in notes
     assert "/metrics is internal" in notes
+    assert "https://<that hostname>/openapi.json" in notes
+    assert "create job --from=cronjob/users-api-sweep" in notes
 
 
 def test_version_label_is_valid_for_any_allowed_tag(helm):
