@@ -43,7 +43,7 @@ def test_helm_is_the_pinned_major(helm):
     assert out.stdout.startswith(HELM_MAJOR), f"chart is tested with Helm 4, got {out.stdout}"
 
 
-@pytest.mark.parametrize("name", ["default", "prod"])
+@pytest.mark.parametrize("name", ["default", "prod", "prod-aws-cidrs", "full"])
 def test_helm_lint_strict(helm, name):
     """prod is values-prod.yaml plus the certificate the deploy flow passes (PROD_DEPLOY_VALUES)."""
     args = ["lint", "--strict", str(CHART), "--namespace", NAMESPACE, "--kube-version",
