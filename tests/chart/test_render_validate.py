@@ -154,3 +154,11 @@ def test_version_label_is_valid_for_any_allowed_tag(helm):
     assert render.one("Deployment")["spec"]["template"]["spec"]["containers"][0]["image"].endswith(
         f":{tag}"
     )
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_SETS))
+def test_rendered_manifests_have_no_stray_whitespace(helm, name):
+    """What `kubectl get -o yaml` readers and diffs see: no blank-with-spaces or trailing blanks."""
+    stray = [n for n, line in enumerate(helm.rendered(name).stdout.splitlines(), 1)
+             if line != line.rstrip()]
+    assert not stray, f"lines with trailing whitespace: {stray[:10]}"

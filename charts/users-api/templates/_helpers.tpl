@@ -95,7 +95,7 @@ Egress of every pod that calls AWS (the API and the sweep): DNS, HTTPS to the AW
 Pod Identity agent. Nothing else.
 */}}
 {{- define "users-api.egressRules" -}}
-{{- $egress := .Values.networkPolicy.egress }}
+{{- $egress := .Values.networkPolicy.egress -}}
 # DNS: port 53 only. Any address by default: on EKS Auto Mode the resolver runs on each node, not
 # as kube-dns pods that a podSelector could name.
 - ports:
