@@ -128,18 +128,18 @@ def test_ingress_certificate_without_redirect_listens_on_both(helm):
     assert "ssl-redirect" not in anns
 
 
-def test_alb_health_check_stays_on_healthz(helm):
-    """The ALB checks liveness only; readiness (/readyz) alone decides which pods get traffic."""
-    for name in ("prod", "full", "readiness-healthz"):
-        render = helm.rendered(name)
-        if not render.all("Ingress"):
-            render = helm.template({**VALUE_SETS[name], "ingress": {"enabled": True}})
-        anns = annotations(render.one("Ingress"))
+@pytest.mark.parametrize("check_dependencies", [True, False])
+def test_alb_health_check_stays_on_healthz(helm, prod, full, check_dependencies):
+    """The ALB checks liveness only, whatever readiness probes: readiness alone decides which pods
+    get traffic."""
+    render = helm.template({"ingress": {"enabled": True},
+                            "probes": {"readiness": {"checkDependencies": check_dependencies}}})
+    assert render.returncode == 0, render.stderr
+    for r in (render, prod, full):
+        anns = annotations(r.one("Ingress"))
         assert anns["healthcheck-path"] == "/healthz"
         assert anns["healthcheck-port"] == "traffic-port"
         assert anns["success-codes"] == "200"
-    ready = container(helm.rendered("prod").one("Deployment"))["readinessProbe"]["httpGet"]
-    assert ready == {"path": "/readyz", "port": "http"}
 
 
 def alb_timing(render):
