@@ -30,7 +30,7 @@ lock: venv ## Re-resolve requirements.lock (runtime) and requirements-dev.lock f
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -q -o requirements-dev.lock
 
 run: venv ## Start the embedded emulator, create the table and bucket, serve the API on http://127.0.0.1:8000
-	$(PY) api/manage.py run-local --emulator-host $(EMULATOR_HOST) --emulator-port $(EMULATOR_PORT)
+	$(PY) api/devtools/cli.py run-local --emulator-host $(EMULATOR_HOST) --emulator-port $(EMULATOR_PORT)
 
 serve: venv ## Serve the API only, against whatever AWS_ENDPOINT_URL points at (or real AWS); creates nothing
 	$(BIN)/gunicorn --config api/gunicorn.conf.py
