@@ -34,6 +34,7 @@ _REPO = Path(__file__).resolve().parent.parent
 # Run as container/image.py, or imported as container.image: the repo root and api/ (for the
 # dev-only emulator module, devtools.emulator) must both be importable.
 sys.path[:0] = [p for p in (str(_REPO), str(_REPO / "api")) if p not in sys.path]
+from chalicelib import config as app_config  # noqa: E402
 from container import podman_env  # noqa: E402
 from devtools import emulator as dev_emulator  # noqa: E402
 
@@ -258,8 +259,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         env = app_env(endpoint)
         if os.environ.get("AWS_ENDPOINT_URL"):
             # Another emulator (or real AWS): pass the caller's settings through.
-            env = {k: v for k, v in os.environ.items()
-                   if k.startswith("AWS_") or k in APP_VARS}
+            env = {k: v for k, v in os.environ.items() if _passed_through(k)}
         env_args = [a for k, v in {**env, "PORT": str(port)}.items() for a in ("--env", f"{k}={v}")]
         print(f"serving http://127.0.0.1:{port} (Ctrl-C stops it)", file=sys.stderr)
         cmd = [engine.name, "run", "--rm", "--name", name, *HARDENING, "--network", "host",
@@ -287,10 +287,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return serve(endpoint)
 
 
-APP_VARS = ("USERS_TABLE", "AVATARS_BUCKET", "AVATAR_BASE_URL", "AVATAR_MAX_BYTES",
-            "AVATAR_MAX_PIXELS", "LOG_LEVEL", "READINESS_CACHE_SECONDS", "WEB_CONCURRENCY",
-            "GUNICORN_THREADS", "GUNICORN_TIMEOUT", "GUNICORN_GRACEFUL_TIMEOUT",
-            "GUNICORN_KEEPALIVE")
+def _passed_through(name: str) -> bool:
+    """The caller's variables a container gets: the SDK's (AWS_*), the app's settings (the
+    names chalicelib.config declares) and the server's knobs. Where prometheus-client writes
+    and where the server binds are the image's own (its ENV), never the host's."""
+    if name in ("PROMETHEUS_MULTIPROC_DIR", "HOST", "PORT"):
+        return False
+    return (name.startswith(("AWS_", "GUNICORN_")) or name == "WEB_CONCURRENCY"
+            or name in app_config.VARIABLES)
 
 
 def _engine() -> Engine:
