@@ -9,7 +9,11 @@ BIN := $(VENV)/bin
 # The embedded emulator listens where LocalStack does, so one AWS_ENDPOINT_URL serves both.
 EMULATOR_HOST ?= 127.0.0.1
 EMULATOR_PORT ?= 4566
-export AWS_REGION ?= us-east-1
+# The emulator's region when AWS_REGION is unset. Only the local targets use it (run, test,
+# emulator, image-run, and serve/sweep-orphans when AWS_ENDPOINT_URL is set): a target that
+# talks to AWS itself takes AWS_REGION from you, with no silent default.
+EMULATOR_REGION ?= us-east-1
+LOCAL_REGION = AWS_REGION="$${AWS_REGION:-$(EMULATOR_REGION)}"
 
 .PHONY: help venv lock run serve emulator test lint sweep-orphans clean
 
@@ -30,22 +34,22 @@ lock: venv ## Re-resolve requirements.lock (runtime) and requirements-dev.lock f
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -q -o requirements-dev.lock
 
 run: venv ## Start the embedded emulator, create the table and bucket, serve the API on http://127.0.0.1:8000
-	$(PY) api/manage.py run-local --emulator-host $(EMULATOR_HOST) --emulator-port $(EMULATOR_PORT)
+	$(LOCAL_REGION) $(PY) api/devtools/cli.py run-local --emulator-host $(EMULATOR_HOST) --emulator-port $(EMULATOR_PORT)
 
 serve: venv ## Serve the API only, against whatever AWS_ENDPOINT_URL points at (or real AWS); creates nothing
-	$(BIN)/gunicorn --config api/gunicorn.conf.py
+	$(if $(AWS_ENDPOINT_URL),$(LOCAL_REGION)) $(BIN)/gunicorn --config api/gunicorn.conf.py
 
 emulator: venv ## Run only the embedded emulator (moto server) on 127.0.0.1:4566, in the foreground
-	$(BIN)/moto_server -H $(EMULATOR_HOST) -p $(EMULATOR_PORT)
+	$(LOCAL_REGION) $(BIN)/moto_server -H $(EMULATOR_HOST) -p $(EMULATOR_PORT)
 
 test: venv ## Run the whole suite (starts and stops the emulator and everything else it needs)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(LOCAL_REGION) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv ## Lint the Python code with ruff
 	$(BIN)/ruff check api cdk charts container tests
 
 sweep-orphans: venv ## List avatar objects no user references (dry run); ARGS="--apply" deletes them
-	$(PY) api/manage.py sweep-orphans $(ARGS)
+	$(if $(AWS_ENDPOINT_URL),$(LOCAL_REGION)) $(PY) api/manage.py sweep-orphans $(ARGS)
 
 clean: ## Remove caches, build output and the virtualenv
 	rm -rf $(VENV) .pytest_cache cdk/cdk.out .bench

@@ -6,7 +6,10 @@ Every knob comes from the environment, read once here. Defaults fit a pod of abo
 
 import os
 import shutil
+import sys
 from pathlib import Path
+
+API_DIR = Path(__file__).resolve().parent
 
 
 def _int(name: str, default: int) -> int:
@@ -15,7 +18,7 @@ def _int(name: str, default: int) -> int:
 
 
 # gunicorn imports `wsgi:application` from here, whatever the caller's directory.
-chdir = str(Path(__file__).resolve().parent)
+chdir = str(API_DIR)
 wsgi_app = "wsgi:application"
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{_int('PORT', 8000)}"
@@ -38,13 +41,19 @@ control_socket_disable = True
 # The app writes JSON access lines itself; gunicorn's own would duplicate them.
 accesslog = None
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 # prometheus-client's multiprocess mode: every worker writes its samples to files here,
-# and /metrics merges them. It must be set before any worker imports prometheus_client.
+# and /metrics merges them. It must be set before any worker imports prometheus_client,
+# and before the app's settings are read (they include it).
 metrics_dir = Path(os.environ.setdefault(
     "PROMETHEUS_MULTIPROC_DIR", "/tmp/users-api-metrics"))  # noqa: S108
+
+# The app's own settings (LOG_LEVEL among them), read once; the workers inherit them.
+sys.path.insert(0, str(API_DIR))
+from chalicelib.config import get_settings  # noqa: E402
+
+loglevel = get_settings().log_level.lower()
 
 
 def on_starting(server) -> None:

@@ -1,4 +1,4 @@
-# Container image (issue 3): container/Dockerfile, built from the repo root.
+# Container image: container/Dockerfile, built from the repo root.
 # Included by the top-level Makefile, which defines PY, BIN, VENV and the `venv` target.
 #   make image            build with docker if its daemon answers, else podman; print size & timings
 #   make image-run        serve the image on http://127.0.0.1:8000 against the embedded emulator
@@ -17,7 +17,7 @@ image-build: venv ## Build the image only (docker if its daemon answers, else po
 	$(PY) container/image.py --tag $(CONTAINER_IMAGE) build
 
 image-run: venv ## Run the image read-only as UID 10001 on :8000 against the embedded emulator (Ctrl-C stops)
-	EMULATOR_PORT=$(EMULATOR_PORT) $(PY) container/image.py --tag $(CONTAINER_IMAGE) run
+	$(LOCAL_REGION) EMULATOR_PORT=$(EMULATOR_PORT) $(PY) container/image.py --tag $(CONTAINER_IMAGE) run
 
 image-base: venv ## Podman only: create the cached debootstrap base image (localhost/users-api-base:bookworm)
 	$(PY) container/podman_env.py base

@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,11 +30,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-try:  # imported as container.image (tests) or run as container/image.py
-    from container import podman_env
-except ImportError:  # pragma: no cover - script mode
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from container import podman_env
+_REPO = Path(__file__).resolve().parent.parent
+# Run as container/image.py, or imported as container.image: the repo root and api/ (for the
+# dev-only emulator module, devtools.emulator) must both be importable.
+sys.path[:0] = [p for p in (str(_REPO), str(_REPO / "api")) if p not in sys.path]
+from chalicelib import config as app_config  # noqa: E402
+from container import podman_env  # noqa: E402
+from devtools import emulator as dev_emulator  # noqa: E402
 
 REPO = podman_env.REPO
 DOCKERFILE = podman_env.DOCKERFILE
@@ -46,9 +47,6 @@ APP_PORT = 8000
 HARDENING = ("--read-only", "--user", f"{APP_UID}:{APP_UID}", "--cap-drop", "ALL",
              "--security-opt", "no-new-privileges",
              "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777,size=64m")  # noqa: S108
-# Placeholder credentials for the local emulator only; it checks nothing.
-EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local-emulator",
-                        "AWS_SECRET_ACCESS_KEY": "local-emulator"}
 
 
 def _log(msg: str) -> None:
@@ -158,10 +156,7 @@ def detect_engine(prefer: Sequence[str] = ("docker", "podman")) -> tuple[Engine 
 
 
 # -- helpers shared with the tests ----------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+free_port = dev_emulator.free_port
 
 
 def http_status(url: str, timeout: float = 2.0) -> int | None:
@@ -189,47 +184,20 @@ def wait_for_status(url: str, status: int = 200, timeout: float = 60.0,
 
 @contextmanager
 def emulator(port: int | None = None) -> Iterator[str]:
-    """A moto server on 127.0.0.1 with the table and bucket created; yields its URL."""
-    if port and http_status(f"http://127.0.0.1:{port}/") is not None:
-        endpoint = f"http://127.0.0.1:{port}"
+    """A moto server on 127.0.0.1 with the table and bucket created; yields its URL.
+    An emulator already listening on `port` is used (and bootstrapped), not replaced."""
+    if port and dev_emulator.port_in_use(dev_emulator.DEFAULT_HOST, port):
+        endpoint = f"http://{dev_emulator.DEFAULT_HOST}:{port}"
         _log(f"using the emulator already listening on {endpoint}")
-        subprocess.run([sys.executable, str(REPO / "api" / "manage.py"), "bootstrap"],  # noqa: S603
-                       env={**os.environ, **app_env(endpoint)}, check=True,
-                       stdout=subprocess.DEVNULL)
+        dev_emulator.bootstrap(endpoint)
         yield endpoint
         return
-    port = port or free_port()
-    bin_dir = Path(sys.executable).parent
-    process = subprocess.Popen(  # noqa: S603
-        [str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while http_status(f"{endpoint}/moto-api/") is None:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("moto_server did not start")
-            time.sleep(0.1)
-        env = {**os.environ, **app_env(endpoint)}
-        subprocess.run([sys.executable, str(REPO / "api" / "manage.py"), "bootstrap"],  # noqa: S603
-                       env=env, check=True, stdout=subprocess.DEVNULL)
-        yield endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with dev_emulator.running(port=port) as running:
+        yield running.endpoint
 
 
 def app_env(endpoint: str) -> dict[str, str]:
-    return {
-        **EMULATOR_CREDENTIALS,
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
+    return dev_emulator.client_env(endpoint)
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -291,8 +259,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         env = app_env(endpoint)
         if os.environ.get("AWS_ENDPOINT_URL"):
             # Another emulator (or real AWS): pass the caller's settings through.
-            env = {k: v for k, v in os.environ.items()
-                   if k.startswith("AWS_") or k in APP_VARS}
+            env = {k: v for k, v in os.environ.items() if _passed_through(k)}
         env_args = [a for k, v in {**env, "PORT": str(port)}.items() for a in ("--env", f"{k}={v}")]
         print(f"serving http://127.0.0.1:{port} (Ctrl-C stops it)", file=sys.stderr)
         cmd = [engine.name, "run", "--rm", "--name", name, *HARDENING, "--network", "host",
@@ -320,10 +287,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return serve(endpoint)
 
 
-APP_VARS = ("USERS_TABLE", "AVATARS_BUCKET", "AVATAR_BASE_URL", "AVATAR_MAX_BYTES",
-            "AVATAR_MAX_PIXELS", "LOG_LEVEL", "READINESS_CACHE_SECONDS", "WEB_CONCURRENCY",
-            "GUNICORN_THREADS", "GUNICORN_TIMEOUT", "GUNICORN_GRACEFUL_TIMEOUT",
-            "GUNICORN_KEEPALIVE")
+def _passed_through(name: str) -> bool:
+    """The caller's variables a container gets: the SDK's (AWS_*), the app's settings (the
+    names chalicelib.config declares) and the server's knobs. Where prometheus-client writes
+    and where the server binds are the image's own (its ENV), never the host's."""
+    if name in ("PROMETHEUS_MULTIPROC_DIR", "HOST", "PORT"):
+        return False
+    return (name.startswith(("AWS_", "GUNICORN_")) or name == "WEB_CONCURRENCY"
+            or name in app_config.VARIABLES)
 
 
 def _engine() -> Engine:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -16,20 +17,14 @@ class Settings:
     region: str = "us-east-1"
     users_table: str = "users"
     avatars_bucket: str = "users-api-avatars"
-    # None means "the real AWS endpoints"; boto3 reads AWS_ENDPOINT_URL itself,
-    # it is kept here only so the emulator case can be logged and documented.
-    endpoint_url: str | None = None
+    # A CDN or an emulator in front of the bucket; chalicelib/avatar_keys.py builds the URLs.
     avatar_base_url: str | None = None
     avatar_max_bytes: int = 5 * MIB
     avatar_max_pixels: int = 25_000_000
     log_level: str = "INFO"
     readiness_cache_seconds: float = 5.0
-
-    @property
-    def public_avatar_base(self) -> str:
-        if self.avatar_base_url:
-            return self.avatar_base_url.rstrip("/")
-        return f"https://{self.avatars_bucket}.s3.{self.region}.amazonaws.com"
+    # prometheus-client's multiprocess directory (set by gunicorn.conf.py); None: one process.
+    metrics_dir: str | None = None
 
     @property
     def max_request_bytes(self) -> int:
@@ -50,8 +45,15 @@ def _positive_int(env: dict[str, str], name: str, default: int) -> int:
     return value
 
 
-def settings_from_env(env: dict[str, str] | None = None) -> Settings:
-    env = dict(os.environ if env is None else env)
+# Every variable settings_from_env reads (AWS_REGION falls back to the SDK's AWS_DEFAULT_REGION);
+# a unit test keeps this list equal to the reads.
+VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION", "USERS_TABLE", "AVATARS_BUCKET",
+             "AVATAR_BASE_URL", "AVATAR_MAX_BYTES", "AVATAR_MAX_PIXELS", "LOG_LEVEL",
+             "READINESS_CACHE_SECONDS", "PROMETHEUS_MULTIPROC_DIR")
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
     cache = env.get("READINESS_CACHE_SECONDS", "")
     try:
         readiness_cache_seconds = float(cache) if cache else Settings.readiness_cache_seconds
@@ -61,12 +63,12 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or Settings.region,
         users_table=env.get("USERS_TABLE") or Settings.users_table,
         avatars_bucket=env.get("AVATARS_BUCKET") or Settings.avatars_bucket,
-        endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
         avatar_base_url=env.get("AVATAR_BASE_URL") or None,
         avatar_max_bytes=_positive_int(env, "AVATAR_MAX_BYTES", Settings.avatar_max_bytes),
         avatar_max_pixels=_positive_int(env, "AVATAR_MAX_PIXELS", Settings.avatar_max_pixels),
         log_level=(env.get("LOG_LEVEL") or Settings.log_level).upper(),
         readiness_cache_seconds=readiness_cache_seconds,
+        metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
     )
 
 

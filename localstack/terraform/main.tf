@@ -1,5 +1,5 @@
 # What the users-api needs, created in LocalStack with tflocal (see localstack/README.md).
-# It mirrors the CDK data stack (cdk/) and the dev bootstrap (api/chalicelib/provisioning.py);
+# It mirrors the CDK data stack (cdk/) and the dev bootstrap (api/devtools/provisioning.py);
 # tests/localstack/test_parity.py compares the three so they cannot drift apart.
 # Production-only settings of the CDK stack (point-in-time recovery, access logs, lifecycle
 # rules, retention) are left out on purpose: LocalStack Community keeps nothing anyway.

@@ -1,5 +1,5 @@
 # Defaults are the app's own defaults (api/chalicelib/config.py) and the dev bootstrap's
-# names (api/chalicelib/provisioning.py), so `make serve` works with or without the exports.
+# names (api/devtools/provisioning.py), so `make serve` works with or without the exports.
 
 variable "region" {
   description = "AWS region the resources live in (LocalStack accepts any); the app's AWS_REGION."

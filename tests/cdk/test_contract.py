@@ -1,5 +1,5 @@
 """Contract with the app: what the dev bootstrap creates in the emulator
-(api/chalicelib/provisioning.py) must match the data stack, so the two cannot drift."""
+(api/devtools/provisioning.py) must match the data stack, so the two cannot drift."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from tests.cdk.cfn import ENVS, of_type, one, props
 from users_api_infra import versions
 
 provisioning = pytest.importorskip(
-    "chalicelib.provisioning", reason="api/chalicelib/provisioning.py (the dev bootstrap) is missing"
+    "devtools.provisioning", reason="api/devtools/provisioning.py (the dev bootstrap) is missing"
 )
 
 pytestmark = pytest.mark.slow

@@ -60,6 +60,10 @@ def test_image_holds_only_the_app_and_the_locked_runtime(container_engine, app) 
     listing = container_engine.exec(app.name, "sh", "-c", "ls -A /app; ls -A /app/api").stdout
     top, *_ = listing.split("\n", 1)
     assert top == "api"
+    shipped = set(container_engine.exec(app.name, "ls", "-A", "/app/api").stdout.split())
+    # The operator's command ships; the dev-only tools (emulator, run-local) do not.
+    assert {"app.py", "wsgi.py", "manage.py", "gunicorn.conf.py", "chalicelib", "chalice_wsgi"} <= shipped
+    assert "devtools" not in shipped, shipped
     assert not re.search(r"^(tests?|\.venv|\.git|\.env)$", listing, re.M), listing
     assert container_engine.exec(app.name, "sh", "-c", "command -v gcc cc make",
                                  check=False).returncode != 0, "a compiler reached the image"

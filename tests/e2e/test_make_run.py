@@ -18,7 +18,7 @@ def test_run_local_serves_the_api_and_stops_everything_on_ctrl_c():
                        PROMETHEUS_MULTIPROC_DIR=f"/tmp/users-api-run-local-{api_port}")
     del env["AWS_ENDPOINT_URL"]
     process = subprocess.Popen(
-        [sys.executable, str(API_DIR / "manage.py"), "run-local",
+        [sys.executable, str(API_DIR / "devtools" / "cli.py"), "run-local",
          "--emulator-port", str(emulator_port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{api_port}"

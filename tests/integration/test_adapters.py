@@ -2,13 +2,14 @@
 
 import pytest
 
-from chalicelib.adapters.avatar_store import AvatarStore, StoredObject
+from chalicelib.adapters.avatar_store import AvatarStore
 from chalicelib.adapters.aws import make_clients
 from chalicelib.adapters.users_table import UsersTable
 from chalicelib.config import settings_from_env
 from chalicelib.errors import BackendUnavailable, EmailAlreadyExists
 from chalicelib.model import User
-from chalicelib.provisioning import bootstrap
+from chalicelib.ports import StoredObject
+from devtools.provisioning import bootstrap
 
 
 @pytest.fixture

@@ -122,7 +122,7 @@ ENTRY_PY = textwrap.dedent('''
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
     from app import app  # noqa: E402
-    from chalicelib.wsgi_adapter import ChaliceWSGIAdapter  # noqa: E402
+    from chalice_wsgi import ChaliceWSGIAdapter  # noqa: E402
 
 
     def reject(method, headers, status, message):

@@ -41,14 +41,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import boto3
 import psutil
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 # Run as a script: the test fixtures' helpers (and the app they import) live here.
 sys.path[:0] = [str(REPO / "api"), str(REPO)]
-from tests.fixtures.emulator import emulator_env, free_port, stop  # noqa: E402
+from devtools import emulator as dev_emulator  # noqa: E402
+from devtools.emulator import free_port, stop  # noqa: E402
+from tests.fixtures.emulator import emulator_env  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 OUT_DIR = REPO / ".bench"
@@ -109,18 +110,7 @@ def temp_dir() -> str:
 
 
 def start_moto(procs: Processes, port: int) -> subprocess.Popen:
-    process = procs.add(subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", HOST, "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"moto_server exited with {process.returncode}")
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            http_get(port, "/moto-api/", timeout=2)
-            return process
-        time.sleep(0.1)
-    raise TimeoutError("moto_server did not start")
+    return procs.add(dev_emulator.start(HOST, port).process)
 
 
 class Processes:
@@ -235,9 +225,7 @@ def make_images() -> dict[str, Path]:
 
 
 def clients(endpoint: str):
-    kwargs = {"endpoint_url": endpoint, "region_name": "us-east-1",
-              "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    return boto3.client("dynamodb", **kwargs), boto3.client("s3", **kwargs)
+    return dev_emulator.clients(endpoint, dev_emulator.DEFAULT_REGION)
 
 
 def seed_users(dynamodb, s3, start: int, stop: int, avatar_base: str, image: Path) -> None:
@@ -542,9 +530,8 @@ def main() -> int:
         avatar_base = f"{endpoint}/{BUCKET}"
         env = emulator_env(endpoint, AVATAR_BASE_URL=avatar_base, LOG_LEVEL="INFO",
                            USERS_TABLE=TABLE, AVATARS_BUCKET=BUCKET)
-        # The documented CLI creates the table and the bucket, as `make run` does.
-        subprocess.run([sys.executable, str(REPO / "api" / "manage.py"), "bootstrap"],
-                       env=env, check=True, stdout=subprocess.DEVNULL)
+        # The table and the bucket, created the way `make run` creates them.
+        dev_emulator.bootstrap(endpoint, env)
         dynamodb, s3 = clients(endpoint)
         images = make_images()
 

@@ -161,8 +161,8 @@ _WAITING = ("recv_into", "readinto", "recv", "select", "poll", "sleep", "acquire
 
 def _bucket(file_path: str, function: str) -> str:
     path = file_path.replace("\\", "/")
-    if path.endswith("wsgi_adapter.py"):
-        return "shim (wsgi_adapter)"
+    if "/api/chalice_wsgi/" in path:
+        return "shim (chalice_wsgi)"
     if "/api/chalicelib/" in path or path.endswith("/api/app.py"):
         return "app (app.py, chalicelib)"
     if "site-packages/" in path:

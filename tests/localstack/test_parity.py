@@ -2,7 +2,7 @@
 
 1. the CDK data stack (cdk/users_api_infra/data_stack.py), as synthesized: what runs in AWS;
 2. localstack/terraform/: what tflocal creates in LocalStack;
-3. api/chalicelib/provisioning.py: what the dev bootstrap (`make run`) creates in the emulator.
+3. api/devtools/provisioning.py: what the dev bootstrap (`make run`) creates in the emulator.
 
 Compared: the table name default, key schema and billing mode; the bucket protections (public
 access block, encryption, versioning, object ownership, TLS-only policy); the app role's
@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib import provisioning
 from chalicelib.config import Settings
+from devtools import provisioning
 from tests.localstack.iam import describe, permissions
 from tests.localstack.tfmodel import TerraformModel
 
@@ -108,7 +108,7 @@ def tf_trust(tf: TerraformModel) -> dict:
     return tf.resolve(role["assume_role_policy"])
 
 
-# --- Terraform <-> dev bootstrap (api/chalicelib/provisioning.py) ------------------------------
+# --- Terraform <-> dev bootstrap (api/devtools/provisioning.py) ------------------------------
 
 
 def test_terraform_matches_bootstrap_table(tf: TerraformModel):

@@ -1,6 +1,7 @@
 import pytest
 
-from chalicelib.config import Settings, settings_from_env
+from chalicelib import avatar_keys
+from chalicelib.config import VARIABLES, Settings, settings_from_env
 from chalicelib.errors import ConfigurationError
 
 
@@ -10,7 +11,7 @@ def test_defaults_match_the_documented_contract():
     assert (settings.region, settings.users_table, settings.avatars_bucket) == (
         "us-east-1", "users", "users-api-avatars")
     assert settings.avatar_max_bytes == 5 * 1024 * 1024
-    assert settings.public_avatar_base == "https://users-api-avatars.s3.us-east-1.amazonaws.com"
+    assert avatar_keys.public_base(settings) == "https://users-api-avatars.s3.us-east-1.amazonaws.com"
 
 
 def test_environment_overrides():
@@ -19,7 +20,7 @@ def test_environment_overrides():
         "AVATAR_BASE_URL": "http://127.0.0.1:4566/b/", "AVATAR_MAX_BYTES": "10",
         "LOG_LEVEL": "debug", "READINESS_CACHE_SECONDS": "0.5",
     })
-    assert settings.public_avatar_base == "http://127.0.0.1:4566/b"
+    assert avatar_keys.public_base(settings) == "http://127.0.0.1:4566/b"
     assert (settings.region, settings.avatar_max_bytes, settings.log_level) == ("eu-south-1", 10, "DEBUG")
     assert settings.readiness_cache_seconds == 0.5
 
@@ -29,3 +30,23 @@ def test_environment_overrides():
 def test_invalid_values_fail_at_start_up_with_the_variable_named(env):
     with pytest.raises(ConfigurationError, match=next(iter(env))):
         settings_from_env(env)
+
+
+def test_the_declared_variables_are_exactly_the_ones_read():
+    class Recording(dict):
+        def __init__(self) -> None:
+            super().__init__()
+            self.read: set[str] = set()
+
+        def get(self, key, default=None):
+            self.read.add(key)
+            return super().get(key, default)
+
+    env = Recording()
+    settings_from_env(env)
+    assert env.read == set(VARIABLES)
+
+
+def test_the_metrics_directory_is_read_with_the_rest():
+    assert settings_from_env({}).metrics_dir is None
+    assert settings_from_env({"PROMETHEUS_MULTIPROC_DIR": "/tmp/m"}).metrics_dir == "/tmp/m"

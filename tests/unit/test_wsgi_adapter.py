@@ -26,7 +26,7 @@ from chalice.config import Config
 from chalice.local import LocalGateway, LocalGatewayException
 from chalice.test import Client
 
-from chalicelib.wsgi_adapter import ChaliceWSGIAdapter
+from chalice_wsgi import ChaliceWSGIAdapter
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,1 +1,2 @@
-"""Adapters: the only code that talks to AWS. The service layer sees plain Python values."""
+"""Adapters: the only code that talks to AWS. They implement the ports of chalicelib/ports.py
+for DynamoDB and S3, so the service layer sees plain Python values."""

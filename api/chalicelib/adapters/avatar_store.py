@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
 
 from chalicelib.adapters.aws import backend_call
-
-AVATARS_PREFIX = "avatars/"
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    key: str
-    # None where the bucket is not versioned (the emulator may not be).
-    version_id: str | None
-
-
-@dataclass(frozen=True)
-class ListedObject:
-    key: str
-    last_modified: datetime
+from chalicelib.avatar_keys import PREFIX as AVATARS_PREFIX
+from chalicelib.ports import ListedObject, StoredObject
 
 
 class AvatarStore:
+    """The AvatarStorage port (chalicelib/ports.py) on S3."""
+
     def __init__(self, client, bucket: str) -> None:
         self._client = client
         self._bucket = bucket

@@ -12,6 +12,8 @@ from chalicelib.model import User
 
 
 class UsersTable:
+    """The UsersRepository port (chalicelib/ports.py) on DynamoDB."""
+
     def __init__(self, client, table_name: str) -> None:
         self._client = client
         self._table = table_name

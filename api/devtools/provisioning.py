@@ -8,8 +8,8 @@ import logging
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.avatar_store import AVATARS_PREFIX
 from chalicelib.adapters.aws import error_code, make_clients
+from chalicelib.avatar_keys import PREFIX as AVATARS_PREFIX
 from chalicelib.config import Settings
 
 log = logging.getLogger(__name__)
