@@ -11,6 +11,8 @@ Memory and CPU per upload therefore scale with `max_pixels`, never with wall-clo
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import io
 import logging
 import threading
@@ -51,6 +53,23 @@ DEFAULT_CONCURRENT_DECODES = 1
 # area), so the limit is set from the budget: no single canvas Pillow allocates exceeds it.
 # Between half the budget and the budget Pillow only warns; our own accounting decides.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+def _return_large_blocks_to_the_system() -> None:
+    """Serve every allocation of 1 MiB or more from its own mapping, freed back at once.
+
+    glibc otherwise raises its mmap threshold after the first large free, and later canvases
+    come from per-thread arenas that keep freed memory for that thread: decodes that take
+    turns on different threads then add up in RSS instead of reusing the same memory."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 1024 * 1024)
+    except (OSError, AttributeError):  # not glibc: its allocator has no such threshold
+        pass
+
+
+_M_MMAP_THRESHOLD = -3  # from glibc's malloc.h
+_return_large_blocks_to_the_system()
 
 
 @dataclass(frozen=True)
