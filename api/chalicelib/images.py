@@ -108,19 +108,9 @@ def _decode_slot(limit: int) -> Iterator[None]:
 
 def _sanitize(data: bytes, max_pixels: int, max_frames: int) -> CleanImage:
     try:
-        image = Image.open(io.BytesIO(data), formats=[*SUPPORTED_FORMATS, *_SAME_AS])
-    except Image.DecompressionBombError:
-        raise _too_many_pixels(max_pixels) from None
-    except Exception:  # noqa: BLE001 - any failure to identify hostile bytes is the client's
-        raise UnsupportedMediaType("avatar must be a PNG, JPEG, GIF or WebP image") from None
-    fmt = _SAME_AS.get(image.format or "", image.format or "")
-    try:
-        if fmt not in SUPPORTED_FORMATS:
-            raise UnsupportedMediaType("avatar must be a PNG, JPEG, GIF or WebP image")
-        # The decoder (and its own canvases) is released before encoding starts, so the two
-        # never hold memory at the same time.
-        with image:
-            frames, durations, loop = _decode(image, fmt, max_pixels, max_frames)
+        # The decoder (and the canvases it keeps, two for WebP) is gone when _decoded returns,
+        # so decoding and encoding never hold memory at the same time.
+        fmt, frames, durations, loop = _decoded(data, max_pixels, max_frames)
         cleaned = _encode(frames, durations, loop, fmt)
     except ApiError:
         raise
@@ -129,11 +119,23 @@ def _sanitize(data: bytes, max_pixels: int, max_frames: int) -> CleanImage:
     except Exception:  # noqa: BLE001 - the codec failing on hostile bytes is bad input
         log.info("avatar could not be decoded", exc_info=True)
         raise InvalidField("avatar", "the image data is corrupt or truncated") from None
-    finally:
-        image.close()
     content_type, extension = SUPPORTED_FORMATS[fmt]
     width, height = frames[0].size
     return CleanImage(cleaned, content_type, extension, width, height)
+
+
+def _decoded(data: bytes, max_pixels: int, max_frames: int):
+    try:
+        image = Image.open(io.BytesIO(data), formats=[*SUPPORTED_FORMATS, *_SAME_AS])
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(max_pixels) from None
+    except Exception:  # noqa: BLE001 - any failure to identify hostile bytes is the client's
+        raise UnsupportedMediaType("avatar must be a PNG, JPEG, GIF or WebP image") from None
+    with image:
+        fmt = _SAME_AS.get(image.format or "", image.format or "")
+        if fmt not in SUPPORTED_FORMATS:
+            raise UnsupportedMediaType("avatar must be a PNG, JPEG, GIF or WebP image")
+        return (fmt, *_decode(image, fmt, max_pixels, max_frames))
 
 
 def _too_many_pixels(max_pixels: int) -> PayloadTooLarge:

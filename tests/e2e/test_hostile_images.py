@@ -29,7 +29,7 @@ from tests.fixtures.images import (
 
 MIB = 1024 * 1024
 # The README's bound on one upload's extra peak RSS at the default limits.
-PER_UPLOAD_BOUND = 600 * MIB
+PER_UPLOAD_BOUND = 450 * MIB
 # What an upload refused before its pixels are decoded may cost at most.
 REFUSED_EARLY_BOUND = 64 * MIB
 WORKERS = 2
