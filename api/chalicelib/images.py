@@ -234,7 +234,7 @@ def _apply_orientation(image: Image.Image) -> None:
 
 def _bounded_durations(durations: list[float]) -> list[int]:
     """Delays as whole milliseconds whose sum fits MAX_ANIMATION_MS: absurd delays are cut."""
-    clean = [min(max(int(d), 0), MAX_ANIMATION_MS) if d == d else 0 for d in durations]
+    clean = [int(min(max(d, 0), MAX_ANIMATION_MS)) if d == d else 0 for d in durations]
     if sum(clean) > MAX_ANIMATION_MS:
         longest = MAX_ANIMATION_MS // len(clean)
         clean = [min(d, longest) for d in clean]

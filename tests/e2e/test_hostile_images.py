@@ -178,3 +178,17 @@ def test_a_burst_of_the_largest_uploads_is_bounded_per_process_by_the_decode_cap
     assert [r.status_code for r in responses] == [201] * 4
     assert max(increase.values()) < PER_UPLOAD_BOUND, increase
     assert sum(increase.values()) < WORKERS * PER_UPLOAD_BOUND, increase
+
+
+@pytest.mark.parametrize("name, code_point", [
+    ("Ann\u2028Smith", "U+2028"), ("Ann\u2029Smith", "U+2029"), ("\u202eevil.exe", "U+202E"),
+    ("Ann\u200bSmith", "U+200B"), ("\u3164", "U+3164"),
+])
+def test_invisible_and_layout_changing_names_get_a_clear_400(server, name, code_point):
+    url, _ = server
+    response = post_user(url, name=name, email=f"name-{next(_emails)}@example.com")
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_field"
+    assert error["message"].startswith("name: must not contain") and code_point in error["message"]
+    assert error["request_id"] == response.headers["X-Request-ID"]

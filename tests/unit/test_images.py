@@ -116,6 +116,27 @@ def test_a_frame_that_would_grow_the_canvas_is_refused_before_it_is_decoded():
         sanitize_avatar(bomb, LIMIT)
 
 
+def test_a_frame_far_outside_the_canvas_is_refused_while_seeking():
+    # Pillow would allocate this frame's disposal area during the seek: its own limit, set
+    # from the budget, refuses it first.
+    huge = gif_file((1, 1), [{"size": (1, 1)}, {"size": (6000, 6000), "disposal": 2}])
+    with pytest.raises((InvalidField, PayloadTooLarge)):
+        sanitize_avatar(huge, LIMIT)
+    offset = gif_file((8, 8), [{"size": (8, 8)}, {"size": (8, 8), "offset": (65_000, 0)}])
+    with pytest.raises((InvalidField, PayloadTooLarge)):
+        sanitize_avatar(offset, LIMIT)
+
+
+@pytest.mark.parametrize("durations, expected", [
+    ([100, 200.4], [100, 200]),
+    ([float("nan"), -5, 10], [0, 0, 10]),
+    ([float("inf"), 10], [MAX_ANIMATION_MS // 2, 10]),
+    ([MAX_ANIMATION_MS] * 3, [MAX_ANIMATION_MS // 3] * 3),
+])
+def test_delays_become_whole_milliseconds_within_the_animation_limit(durations, expected):
+    assert images._bounded_durations(durations) == expected
+
+
 def test_a_first_frame_wider_than_the_screen_widens_the_canvas_and_is_budgeted():
     # Browsers and Pillow both widen the logical screen to the first frame.
     wide = gif_file((1, 1), [{"size": (300, 200)}])
