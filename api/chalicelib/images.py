@@ -89,7 +89,7 @@ def sanitize_avatar(data: bytes, max_pixels: int, max_frames: int = DEFAULT_MAX_
     a process's memory for images is that many times one upload's bound."""
     if not data:
         raise InvalidField("avatar", "the file is empty")
-    Image.MAX_IMAGE_PIXELS = max(1, max_pixels // 2)
+    Image.MAX_IMAGE_PIXELS = (max_pixels + 1) // 2   # Pillow refuses above twice this
     with _decode_slot(concurrent_decodes):
         return _sanitize(data, max_pixels, max_frames)
 

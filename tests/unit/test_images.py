@@ -20,6 +20,9 @@ from tests.fixtures.images import (
 )
 
 LIMIT = 25_000_000
+# images.py ignores Pillow's soft warning process-wide (its own budget decides); pytest
+# resets warning filters per test, so say it again here.
+pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 
 
 @pytest.mark.parametrize("fmt, content_type, extension", [
@@ -135,6 +138,11 @@ def test_a_frame_far_outside_the_canvas_is_refused_while_seeking():
 ])
 def test_delays_become_whole_milliseconds_within_the_animation_limit(durations, expected):
     assert images._bounded_durations(durations) == expected
+
+
+@pytest.mark.parametrize("budget", [99 * 101, 99 * 101 + 1])
+def test_an_image_of_exactly_the_budget_is_accepted_whatever_its_parity(budget):
+    assert sanitize_avatar(image_bytes("PNG", (99, 101)), max_pixels=budget).width == 99
 
 
 def test_a_first_frame_wider_than_the_screen_widens_the_canvas_and_is_budgeted():
