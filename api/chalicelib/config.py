@@ -21,6 +21,8 @@ class Settings:
     avatar_base_url: str | None = None
     avatar_max_bytes: int = 5 * MIB
     avatar_max_pixels: int = 25_000_000
+    avatar_max_frames: int = 200
+    avatar_decode_concurrency: int = 1
     log_level: str = "INFO"
     readiness_cache_seconds: float = 5.0
     # prometheus-client's multiprocess directory (set by gunicorn.conf.py); None: one process.
@@ -66,6 +68,9 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         avatar_base_url=env.get("AVATAR_BASE_URL") or None,
         avatar_max_bytes=_positive_int(env, "AVATAR_MAX_BYTES", Settings.avatar_max_bytes),
         avatar_max_pixels=_positive_int(env, "AVATAR_MAX_PIXELS", Settings.avatar_max_pixels),
+        avatar_max_frames=_positive_int(env, "AVATAR_MAX_FRAMES", Settings.avatar_max_frames),
+        avatar_decode_concurrency=_positive_int(
+            env, "AVATAR_DECODE_CONCURRENCY", Settings.avatar_decode_concurrency),
         log_level=(env.get("LOG_LEVEL") or Settings.log_level).upper(),
         readiness_cache_seconds=readiness_cache_seconds,
         metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,

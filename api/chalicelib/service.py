@@ -50,7 +50,9 @@ class UserService:
         clean = User(name=clean_name(name), email=clean_email(email), avatar_url="")
         if len(avatar) > self._settings.avatar_max_bytes:
             raise PayloadTooLarge(f"avatar exceeds {self._settings.avatar_max_bytes} bytes")
-        image = sanitize_avatar(avatar, self._settings.avatar_max_pixels)
+        image = sanitize_avatar(avatar, self._settings.avatar_max_pixels,
+                                self._settings.avatar_max_frames,
+                                self._settings.avatar_decode_concurrency)
 
         key = avatar_keys.new_key(image.extension)
         user = User(name=clean.name, email=clean.email,
