@@ -50,7 +50,8 @@ def _positive_int(env: dict[str, str], name: str, default: int) -> int:
 # Every variable settings_from_env reads (AWS_REGION falls back to the SDK's AWS_DEFAULT_REGION);
 # a unit test keeps this list equal to the reads.
 VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION", "USERS_TABLE", "AVATARS_BUCKET",
-             "AVATAR_BASE_URL", "AVATAR_MAX_BYTES", "AVATAR_MAX_PIXELS", "LOG_LEVEL",
+             "AVATAR_BASE_URL", "AVATAR_MAX_BYTES", "AVATAR_MAX_PIXELS", "AVATAR_MAX_FRAMES",
+             "AVATAR_DECODE_CONCURRENCY", "LOG_LEVEL",
              "READINESS_CACHE_SECONDS", "PROMETHEUS_MULTIPROC_DIR")
 
 
