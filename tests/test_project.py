@@ -9,11 +9,31 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def make_targets() -> set[str]:
+def make_help() -> dict[str, list[str]]:
+    """`make help` as {area heading: [targets in order]}; a target line is indented, a heading not."""
     output = subprocess.run(["make", "--no-print-directory", "help"], cwd=REPO, check=True,
                             capture_output=True, text=True).stdout
-    return {re.sub(r"\x1b\[[0-9;]*m", "", line).split()[0]
-            for line in output.splitlines() if line.strip()}
+    areas: dict[str, list[str]] = {}
+    heading = "(before any area)"
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", output).splitlines():
+        if line.startswith("  "):
+            areas.setdefault(heading, []).append(line.split()[0])
+        elif line.strip():
+            heading = line.strip()
+            areas[heading] = []
+    return areas
+
+
+def make_targets() -> set[str]:
+    return {target for targets in make_help().values() for target in targets}
+
+
+def test_make_help_leads_with_run_and_test_and_groups_every_target():
+    areas = list(make_help())
+    assert [area.split()[0] for area in areas[:2]] == ["Run", "Test"], areas
+    assert make_help()[areas[0]][:1] == ["run"] and make_help()[areas[1]][:1] == ["test"]
+    assert not [area for area in areas if area.startswith("Other")], \
+        "a target is listed under no `##@ Area (README)` line"
 
 
 def test_every_make_target_is_in_the_readme():
@@ -46,3 +66,39 @@ def test_python_code_is_lint_clean():
     result = subprocess.run([str(BIN / "ruff"), "check", "api", "cdk", "charts", "container", "tests"],
                             cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def locked_pins(lock: str) -> dict[str, str]:
+    text = (REPO / lock).read_text()
+    return {name.lower().replace("_", "-"): version
+            for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", text, re.MULTILINE)}
+
+
+def test_the_dev_lock_holds_every_pin_of_the_local_lock():
+    # `make test` after `make run` upgrades the same .venv, and the dev install marks the local
+    # one as done: both only hold if the dev lock is a superset, version for version.
+    local, dev = locked_pins("requirements-local.lock"), locked_pins("requirements-dev.lock")
+    assert {"moto", "gunicorn", "chalice", "uv"} <= set(local)
+    assert {name: version for name, version in local.items() if dev.get(name) != version} == {}
+
+
+def test_the_local_lock_has_every_package_that_api_imports():
+    """`make run` installs only requirements-local.lock: whatever api/ (the app, the serving
+    config, devtools) imports must be in it, or a fresh clone's `make run` fails."""
+    import ast
+    from importlib.metadata import packages_distributions
+
+    first_party = {"app", "chalicelib", "chalice_wsgi", "devtools", "manage", "wsgi"}
+    modules: set[str] = set()
+    for path in (REPO / "api").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split(".")[0])
+    third_party = modules - set(sys.stdlib_module_names) - first_party - {"__future__"}
+    distributions = packages_distributions()
+    local = locked_pins("requirements-local.lock")
+    missing = {module: distributions.get(module) for module in sorted(third_party)
+               if not any(dist.lower().replace("_", "-") in local for dist in distributions.get(module, []))}
+    assert third_party and not missing, f"imported by api/ but not in requirements-local.lock: {missing}"

@@ -1,3 +1,4 @@
+##@ Test (tests/README.md)
 # Performance and load (tests/load). Included by the top-level Makefile.
 # The correctness-under-load and graceful-shutdown tests run in `make test`.
 
