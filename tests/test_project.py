@@ -36,10 +36,38 @@ def test_make_help_leads_with_run_and_test_and_groups_every_target():
         "a target is listed under no `##@ Area (README)` line"
 
 
-def test_every_make_target_is_in_the_readme():
+def help_areas() -> list[tuple[str, str, list[str]]]:
+    """(area, its README, targets) from the `make help` headings "Area (path/README.md)"."""
+    areas = []
+    for heading, targets in make_help().items():
+        match = re.fullmatch(r"(\S+) \((\S+\.md)\)", heading)
+        assert match, f"`make help` heading {heading!r} is not 'Area (README path)'"
+        areas.append((match[1], match[2], targets))
+    return areas
+
+
+def test_every_make_target_is_documented_in_its_areas_readme():
+    missing = {}
+    for _, readme, targets in help_areas():
+        text = (REPO / readme).read_text()
+        missing.update({target: readme for target in targets if not re.search(
+            rf"\bmake {re.escape(target)}(?![\w.-])", text)})
+    assert not missing, f"targets their area's README does not mention: {missing}"
+
+
+def test_the_readme_areas_match_make_help():
+    """The top README has one line per area, with the area's README and exactly its targets,
+    in `make help`'s order; so the front door and `make help` cannot drift apart."""
     readme = (REPO / "README.md").read_text()
-    missing = sorted(t for t in make_targets() if f"make {t}" not in readme)
-    assert not missing, f"README.md does not mention: {missing}"
+    section = readme.split("\n## Areas\n", 1)[1].split("\n## ", 1)[0]
+    lines = {match[1]: match[0] for match in re.finditer(r"^- \*\*(\S+)\*\* .*$", section, re.MULTILINE)}
+    expected = help_areas()
+    assert list(lines) == [name for name, _, _ in expected], "the README's Areas are not make help's"
+    for name, path, targets in expected:
+        line = lines[name]
+        link = "this README" if path == "README.md" else f"]({path})"
+        assert link in line, f"the README's {name} line does not link {path}"
+        assert re.findall(r"`make ([\w.-]+)`", line) == targets, f"the README's {name} line: {line}"
 
 
 def environment_variables_read_by_the_app() -> set[str]:
