@@ -22,6 +22,10 @@ CDK_ENVS := dev prod
 # The npm-pinned CLI (cdk/package.json + package-lock.json), run with the repo's venv Python.
 CDK_CLI := npx --no-install cdk
 CDK_APP := ../$(PY) app.py
+# The CLI always hands the app CDK_DEFAULT_REGION (us-east-1 when it finds no region) and, with
+# credentials, CDK_DEFAULT_ACCOUNT; the app would bake them into ARNs. The offline synth strips
+# them inside the app's own command, so its templates stay environment-agnostic.
+CDK_AGNOSTIC_APP := env -u CDK_DEFAULT_ACCOUNT -u CDK_DEFAULT_REGION $(CDK_APP)
 # No telemetry, no update/notice checks, no instance-metadata probing: synth stays offline.
 CDK_ENV_VARS := CDK_DISABLE_CLI_TELEMETRY=true CDK_DISABLE_VERSION_CHECK=true \
   JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 AWS_EC2_METADATA_DISABLED=true \
@@ -46,8 +50,8 @@ cdk-install: $(CDK_DIR)/node_modules/.package-lock.json ## Install the pinned AW
 synth: venv cdk-install ## Synthesize dev and prod templates into cdk/cdk.out/{dev,prod} (offline: --no-lookups, no credentials)
 	@for env in $(CDK_ENVS); do \
 	  echo "cdk synth -c env=$$env -> $(CDK_DIR)/cdk.out/$$env"; \
-	  (cd $(CDK_DIR) && env -u CDK_DEFAULT_ACCOUNT -u CDK_DEFAULT_REGION $(CDK_ENV_VARS) \
-	    $(CDK_CLI) synth --quiet --no-lookups --no-notices --app '$(CDK_APP)' \
+	  (cd $(CDK_DIR) && $(CDK_ENV_VARS) \
+	    $(CDK_CLI) synth --quiet --no-lookups --no-notices --app '$(CDK_AGNOSTIC_APP)' \
 	    --output cdk.out/$$env -c env=$$env) || exit $$?; \
 	done
 	@ls -1 $(CDK_DIR)/cdk.out/*/*.template.json
