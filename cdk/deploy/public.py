@@ -58,13 +58,18 @@ def wait_for_ingress_hostname(command: list[str], *, timeout: float = 600, inter
 
 
 def fetch(endpoint: PublicEndpoint, path: str = CHECK_PATH, *, timeout: float = 10,
-          port: int | None = None) -> tuple[int, bytes]:
-    """One GET to the load balancer address, naming api_hostname when given."""
+          port: int | None = None, tls: ssl.SSLContext | None = None) -> tuple[int, bytes]:
+    """One GET to the load balancer address, naming api_hostname when given (TLS server name,
+    certificate check against the system's CAs, or ``tls``'s, and the Host header)."""
     host = endpoint.api_hostname or endpoint.lb_hostname
     if endpoint.scheme == "https":
         port = port or 443
         raw = socket.create_connection((endpoint.lb_hostname, port), timeout=timeout)
-        sock = ssl.create_default_context().wrap_socket(raw, server_hostname=host)
+        try:
+            sock = (tls or ssl.create_default_context()).wrap_socket(raw, server_hostname=host)
+        except BaseException:
+            raw.close()
+            raise
     else:
         port = port or 80
         sock = socket.create_connection((endpoint.lb_hostname, port), timeout=timeout)

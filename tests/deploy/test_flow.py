@@ -8,7 +8,6 @@ import os
 import shlex
 import subprocess
 import sys
-from functools import partial
 from pathlib import Path
 
 import boto3
@@ -304,33 +303,3 @@ def test_make_aws_targets_ignore_the_emulator_default_region(cfn_env):
     assert f"values from the live stacks in {REGION}" in proc.stdout
     proc = make("destroy-plan", {**no_region, "AWS_DEFAULT_REGION": REGION})
     assert "--region eu-west-1" in proc.stdout
-
-
-def test_public_check_through_the_real_server(live_server):
-    """GET /openapi.json the way the flow checks the ALB, here against the real serving command."""
-    from urllib.parse import urlsplit
-
-    url = urlsplit(live_server)
-    endpoint = public.PublicEndpoint(url.hostname, "http")
-    document = public.check_openapi(endpoint, get=partial(public.fetch, port=url.port), timeout=30)
-    assert document["openapi"].startswith("3.")
-    with pytest.raises(RuntimeError, match="HTTP 404"):
-        public.check_openapi(endpoint, timeout=0,
-                             get=lambda e: public.fetch(e, "/not-routed", port=url.port))
-
-
-def test_ingress_hostname_is_polled_until_the_alb_has_one():
-    answers = iter(["", "", "k8s-usersapi-0123.eu-west-1.elb.amazonaws.com"])
-    sleeps = []
-
-    def run(cmd, **kwargs):
-        return subprocess.CompletedProcess(cmd, 0, next(answers), "")
-
-    command = public.ingress_hostname_command("users-api-dev", "users-api", "users-api")
-    assert command[-1] == "jsonpath={.status.loadBalancer.ingress[0].hostname}"
-    assert public.wait_for_ingress_hostname(command, run=run, sleep=sleeps.append) == \
-        "k8s-usersapi-0123.eu-west-1.elb.amazonaws.com"
-    assert len(sleeps) == 2
-    with pytest.raises(TimeoutError, match="no load balancer address"):
-        public.wait_for_ingress_hostname(command, timeout=0, sleep=sleeps.append,
-                                         run=lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "", "x"))
