@@ -87,10 +87,11 @@ def cmd_cdk(inputs: DeployInputs, environ: Mapping[str, str], action: str) -> in
     context = Preflight(environ).for_cdk(inputs, bootstrap=action == "bootstrap")
     for note in context.notes:
         print(f"NOTE: {note}", file=sys.stderr)
-    extra = {"bootstrap": [f"aws://{context.account}/{context.region}"], "diff": [],
-             "synth": ["--quiet"]}[action]
-    step = flow.Step(f"cdk {action} ({context.account}/{context.region})",
-                     flow.cdk_command(context.inputs, action, *extra))
+    if action == "bootstrap":
+        command = flow.bootstrap_command(context.account, context.region)
+    else:
+        command = flow.cdk_command(context.inputs, action, *(["--quiet"] if action == "synth" else []))
+    step = flow.Step(f"cdk {action} ({context.account}/{context.region})", command)
     flow.run_shell(step, flow.aws_environ(context.region, environ))
     return 0
 

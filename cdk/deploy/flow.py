@@ -79,6 +79,14 @@ def cdk_command(inputs: DeployInputs, action: str, *extra: str) -> str:
     return f"cd {CDK_DIR} && {q(argv)}"
 
 
+def bootstrap_command(account: str, region: str) -> str:
+    """cdk bootstrap for one explicit environment, run from the repository root: outside cdk/
+    the CLI finds no cdk.json, so it does not synthesize the app (a minute with the cluster
+    stack) just to bootstrap. The default qualifier is the one the stacks use."""
+    return q([f"{CDK_DIR}/node_modules/.bin/cdk", "bootstrap", f"aws://{account}/{region}",
+              "--no-notices"])
+
+
 def image_uri(outputs: Mapping[str, str], image_tag: str) -> str:
     return f"{outputs.get('RepositoryUri') or '<RepositoryUri>'}:{image_tag}"
 

@@ -97,7 +97,7 @@ def test_context_inputs_are_forwarded_to_every_cdk_command():
                           admin_principal_arn="arn:aws:iam::123456789012:role/Admin",
                           api_allowed_cidrs="203.0.113.0/24",
                           certificate_arn="arn:aws:acm:eu-west-1:1:certificate/x")
-    for action in ("deploy", "destroy", "diff", "synth", "bootstrap"):
+    for action in ("deploy", "destroy", "diff", "synth"):
         command = flow.cdk_command(inputs, action)
         assert "-c env=prod" in command
         assert "-c adminPrincipalArn=arn:aws:iam::123456789012:role/Admin" in command
@@ -303,3 +303,20 @@ def test_make_aws_targets_ignore_the_emulator_default_region(cfn_env):
     assert f"values from the live stacks in {REGION}" in proc.stdout
     proc = make("destroy-plan", {**no_region, "AWS_DEFAULT_REGION": REGION})
     assert "--region eu-west-1" in proc.stdout
+
+
+def test_make_cdk_bootstrap_then_the_preflight_finds_the_stack(cfn_env):
+    """The real CDK CLI bootstraps the emulator's account (through the region and credential
+    checks), and the deploy's preflight then finds CDKToolkit."""
+    if not (REPO_ROOT / "cdk" / "node_modules" / ".bin" / "cdk").exists():
+        pytest.skip("the CDK CLI is not installed (make cdk-install)")
+    no_stack = cli("preflight", env={**cfn_env, "NON_INTERACTIVE": "1"})
+    assert "CDKToolkit does not exist" in no_stack.stderr
+    proc = make("cdk-bootstrap", {**cfn_env, "ADMIN_PRINCIPAL_ARN": "arn:aws:iam::123456789012:role/A"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "aws://123456789012/eu-west-1" in proc.stdout + proc.stderr
+    status = boto3.client("cloudformation", region_name=REGION).describe_stacks(
+        StackName="CDKToolkit")["Stacks"][0]["StackStatus"]
+    assert status == "CREATE_COMPLETE"
+    after = cli("preflight", env={**cfn_env, "NON_INTERACTIVE": "1"})
+    assert "CDKToolkit" not in after.stderr
