@@ -49,8 +49,8 @@ class MissingOutputs(LookupError):
     def __init__(self, missing: Sequence[str]):
         self.missing = tuple(missing)
         super().__init__(
-            "the stacks have no output " + ", ".join(self.missing)
-            + ": deploy the CDK stacks first (make deploy runs cdk deploy before it reads them)."
+            "no users-api stack of this environment has the output " + ", ".join(self.missing)
+            + ": deploy every stack (cdk deploy --all) in this region, then run it again."
         )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,12 +14,14 @@ from deploy.release import (
     CRD_BACKED_TOGGLES,
     SWEEP_SERVICE_ACCOUNT,
     MissingOutputs,
+    Release,
     public_scheme,
     release_for,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "users-api"
+HELM = Path(sys.executable).parent / "helm"
 
 # Outputs of all stacks merged by OutputKey, as deploy.aws.read_stack_outputs returns them.
 OUTPUTS = {
@@ -157,33 +161,58 @@ def test_every_value_the_flow_sets_exists_in_the_chart():
         pytest.skip(f"the chart does not declare these contract values yet: {missing}")
 
 
-def test_the_chart_renders_with_exactly_these_values():
-    """helm template with the flow's own argv, validated strictly (once the chart has the
-    contract values; until then the test above names what is missing)."""
-    import subprocess
-    import sys
+def render(release: Release) -> subprocess.CompletedProcess:
+    argv = [str(HELM), *release.template_command("--kube-version", "1.35.0")[1:]]
+    return subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True)
 
-    helm = Path(sys.executable).parent / "helm"
-    doc = yaml.safe_load((CHART / "values.yaml").read_text())
-    if not helm.exists():
+
+@pytest.mark.parametrize("env_name", ["dev", "prod"])
+def test_the_chart_renders_with_exactly_these_values(env_name):
+    """helm template with the flow's own values files and values, validated strictly."""
+    import kubernetes_validate
+
+    if not HELM.exists():
         pytest.skip("helm is not installed in the virtualenv (make tools)")
-    for env_name, extra in (("dev", {}), ("prod", {"certificate_arn": "arn:aws:acm:eu-west-1:1:certificate/x",
-                                                   "api_hostname": "users.example.org"})):
-        release = release_for(OUTPUTS, env_name=env_name, image_tag="abc123", aws_cidrs=CIDRS, **extra)
-        if not all(_chart_has(key, doc) for key in release.values):
-            pytest.skip("the chart does not declare every contract value yet")
-        argv = [str(helm), *release.template_command("--kube-version", "1.35.0")[1:]]
-        rendered = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
-        import kubernetes_validate
-
-        docs = [d for d in yaml.safe_load_all(rendered) if d]
-        for manifest in docs:
-            if manifest["apiVersion"].startswith(("monitoring.coreos.com", "keda.sh")):
-                continue
+    certificate = "arn:aws:acm:eu-west-1:123456789012:certificate/0f0e0d0c-aaaa-bbbb-cccc-123456789012"
+    extra = {"certificate_arn": certificate, "api_hostname": "users.example.org"}
+    if env_name == "dev":
+        extra = {}
+    release = release_for(OUTPUTS, env_name=env_name, image_tag="abc123", aws_cidrs=CIDRS, **extra)
+    proc = render(release)
+    pending = ""
+    if proc.returncode != 0:
+        # The CRD-backed objects' "auto" arrives with the chart's monitoring work (CONTRACTS);
+        # until then check everything else the flow sets, and say what is pending.
+        without = Release(env_name=env_name, values_files=release.values_files,
+                          values={k: v for k, v in release.values.items() if k not in CRD_BACKED_TOGGLES})
+        proc = render(without)
+        assert proc.returncode == 0, proc.stderr
+        pending = "the chart does not take auto for " + ", ".join(CRD_BACKED_TOGGLES) + " yet"
+    docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    for manifest in docs:
+        if not manifest["apiVersion"].startswith(("monitoring.coreos.com", "keda.sh")):
             kubernetes_validate.validate(manifest, "1.35.0", strict=True)
-        kinds = {d["kind"]: d for d in docs}
-        assert "Ingress" in kinds
-        container = kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0]
-        assert container["image"] == f"{OUTPUTS['RepositoryUri']}:abc123"
-        env = {e["name"]: e.get("value") for e in container.get("env", [])}
-        assert env.get("AVATAR_BASE_URL") == OUTPUTS["AvatarBaseUrl"]
+    objects = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    ingress = objects[("Ingress", "users-api")]
+    assert ingress["spec"]["ingressClassName"] == "alb"
+    pod = objects[("Deployment", "users-api")]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "users-api"
+    container = pod["containers"][0]
+    assert container["image"] == f"{OUTPUTS['RepositoryUri']}:abc123"
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    config = objects.get(("ConfigMap", "users-api"), {}).get("data", {})
+    assert OUTPUTS["AvatarBaseUrl"] in (env.get("AVATAR_BASE_URL"), config.get("AVATAR_BASE_URL"))
+    assert ("ServiceAccount", SWEEP_SERVICE_ACCOUNT) in objects
+    annotations = ingress["metadata"].get("annotations", {})
+    if env_name == "prod":
+        assert annotations["alb.ingress.kubernetes.io/certificate-arn"] == extra["certificate_arn"]
+        assert ingress["spec"]["rules"][0]["host"] == "users.example.org"
+        policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+        assert policies and all(
+            {"ipBlock": {"cidr": cidr}} in [peer for rule in policy["spec"].get("egress", [])
+                                            for peer in rule.get("to", [])]
+            for cidr in set(CIDRS) for policy in policies)
+    else:
+        assert "alb.ingress.kubernetes.io/certificate-arn" not in annotations
+    if pending:
+        pytest.skip(pending + " (everything else rendered and validated)")
