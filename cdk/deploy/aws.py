@@ -46,7 +46,8 @@ def merge_outputs(stacks: Iterable[Mapping]) -> dict[str, str]:
             key, value = output["OutputKey"], output["OutputValue"]
             if key in merged and merged[key] != value:
                 raise OutputConflict(
-                    f"output {key} differs between stacks {origin[key]} and {stack['StackName']}"
+                    f"output {key} differs between stacks {origin[key]} and {stack['StackName']}:"
+                    " keep it in one stack, so the release gets one value."
                 )
             merged[key] = value
             origin[key] = stack["StackName"]
@@ -97,7 +98,8 @@ def gateway_prefix_list_cidrs(ec2, region: str) -> dict[str, list[str]]:
                 found[names[prefix_list["PrefixListName"]]] = prefix_list["PrefixListId"]
     missing = [service for service in GATEWAY_SERVICES if service not in found]
     if missing:
-        raise LookupError(f"no AWS-managed prefix list for {', '.join(missing)} in {region}")
+        raise LookupError(f"no AWS-managed prefix list for {', '.join(missing)} in {region}: check"
+                          " the region, and that the caller may call ec2:DescribeManagedPrefixLists.")
     cidrs: dict[str, list[str]] = {}
     for service, list_id in found.items():
         entries = ec2.get_paginator("get_managed_prefix_list_entries").paginate(PrefixListId=list_id)
