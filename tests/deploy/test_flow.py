@@ -320,3 +320,33 @@ def test_make_cdk_bootstrap_then_the_preflight_finds_the_stack(cfn_env):
     assert status == "CREATE_COMPLETE"
     after = cli("preflight", env={**cfn_env, "NON_INTERACTIVE": "1"})
     assert "CDKToolkit" not in after.stderr
+
+
+def test_cdk_diff_and_synth_get_the_region_and_the_derived_admin(cfn_env, monkeypatch):
+    """`make cdk-diff` / `make deploy-synth`: region and credential checks, then the cdk command
+    with the same context `make deploy` uses (the shell step is recorded, not run)."""
+    from deploy import __main__ as cli_main
+
+    iam = boto3.client("iam", region_name=REGION)
+    role = iam.create_role(RoleName="Deployer", AssumeRolePolicyDocument="{}")["Role"]
+    creds = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=role["Arn"], RoleSessionName="ci")["Credentials"]
+    assumed = {**cfn_env, "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+               "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"], "AWS_SESSION_TOKEN": creds["SessionToken"]}
+    for key, value in assumed.items():
+        monkeypatch.setenv(key, value)
+    ran = []
+    monkeypatch.setattr(flow, "run_shell", lambda step, env: ran.append((step.command, env["AWS_REGION"])))
+    for action in ("diff", "synth"):
+        assert cli_main.main(["cdk", action], environ=assumed) == 0
+    (diff, region), (synth, _) = ran
+    assert region == REGION
+    assert diff.startswith("cd cdk && npx --no-install cdk diff --all")
+    assert synth.startswith("cd cdk && npx --no-install cdk synth") and "--quiet" in synth
+    for command in (diff, synth):
+        assert f"-c adminPrincipalArn={role['Arn']}" in command
+    no_region = {k: v for k, v in assumed.items() if k != "AWS_REGION"}
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    assert cli_main.main(["cdk", "diff"], environ=no_region) == 2
+    assert len(ran) == 2
