@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import re
 
+import kubernetes_validate
 import pytest
 import yaml
 
-from tests.chart.chartlib import CHART
+from tests.chart.chartlib import CHART, KUBE_VERSION
 from tests.chart.ruletools import (
     APP_METRICS,
     KSM_METRICS,
@@ -62,6 +63,13 @@ def test_configmap_carries_the_file_with_the_sidecar_label(monitoring):
     cm = next(c for c in monitoring.all("ConfigMap") if c["metadata"]["name"] == "users-api-dashboard")
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(cm["data"]["users-api.json"]) == json.loads(DASHBOARD_FILE.read_text())
+
+
+def test_configmap_is_a_valid_object(monitoring):
+    cm = next(c for c in monitoring.all("ConfigMap") if c["metadata"]["name"] == "users-api-dashboard")
+    kubernetes_validate.validate(cm, KUBE_VERSION, strict=True)
+    # ConfigMaps hold at most 1 MiB; the sidecar reads the key as a file name.
+    assert len(cm["data"]["users-api.json"].encode()) < 256 * 1024
 
 
 def test_configmap_namespace_and_annotations_are_values(helm):
