@@ -31,12 +31,24 @@ CRD_API_VERSIONS = {
 }
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/users-api"
+SWEEP_ROLE_ARN = "arn:aws:iam::123456789012:role/users-api-sweep"
+# Shape of what the deploy flow looks up: the S3 and DynamoDB gateway prefix lists' CIDRs.
+AWS_PREFIX_LIST_CIDRS = ["52.92.16.0/20", "52.216.0.0/15", "52.94.0.0/22", "52.119.224.0/20"]
+CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e"
+
+# What the deploy flow adds to values-prod.yaml in prod (besides the stack outputs): the ALB's
+# certificate. values-prod.yaml redirects HTTP to HTTPS, so prod does not render without it.
+PROD_DEPLOY_VALUES: dict[str, Any] = {"ingress": {"tls": {"certificateArn": CERTIFICATE_ARN}}}
+# ...and the prefix-list CIDRs, when it found them (prod-aws-cidrs renders that case).
+
 
 # Named value sets. Each is rendered once. Values are written to a file (not --set), so types stay
 # exactly as written.
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "default": {},
-    "prod": {"_files": [PROD_VALUES]},
+    "prod": {"_files": [PROD_VALUES], **PROD_DEPLOY_VALUES},
+    "prod-aws-cidrs": {"_files": [PROD_VALUES], **PROD_DEPLOY_VALUES,
+                       "networkPolicy": {"egress": {"awsCidrs": AWS_PREFIX_LIST_CIDRS}}},
     # The keys the CDK deploy flow sets, and nothing else.
     "cdk": {
         "image": {"repository": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/users-api",
@@ -49,6 +61,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "irsa": {
         "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": ROLE_ARN}},
         "autoscaling": {"targetMemoryUtilizationPercentage": 80},
+        "sweep": {"serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": SWEEP_ROLE_ARN}}},
     },
     "hpa-off": {"autoscaling": {"enabled": False}, "replicaCount": 3},
     "single": {"autoscaling": {"enabled": False}, "replicaCount": 1},
@@ -75,9 +88,11 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "podDisruptionBudget": {"minAvailable": 1, "maxUnavailable": None},
         "ingress": {
             "enabled": True,
-            "annotations": {"alb.ingress.kubernetes.io/scheme": "internal"},
+            "scheme": "internal",
+            "annotations": {"alb.ingress.kubernetes.io/wafv2-acl-arn": "arn:aws:wafv2:eu-west-1:"
+                            "123456789012:regional/webacl/users/0b1c2d3e"},
             "hosts": ["users.example.com", "api.example.com"],
-            "tls": [{"secretName": "users-tls", "hosts": ["users.example.com"]}],
+            "tls": {"certificateArn": CERTIFICATE_ARN, "sslRedirect": True},
         },
         "httpRoute": {
             "enabled": True,
@@ -87,14 +102,20 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         },
         "networkPolicy": {
             "enabled": True,
-            "ingressFrom": [{"namespaceSelector": {"matchLabels": {
-                "kubernetes.io/metadata.name": "monitoring"}}}],
-            "awsApiCidrs": ["10.0.0.0/16", "0.0.0.0/0"],
-            # A cluster with CoreDNS pods (not EKS Auto Mode) may narrow DNS to them.
-            "dnsTo": [{"namespaceSelector": {"matchLabels": {
-                "kubernetes.io/metadata.name": "kube-system"}},
-                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+            "ingress": {
+                "httpFrom": [{"ipBlock": {"cidr": "10.0.0.0/16"}}],
+                "metricsFrom": [{"namespaceSelector": {"matchLabels": {
+                    "kubernetes.io/metadata.name": "monitoring"}}}],
+            },
+            "egress": {
+                "awsCidrs": AWS_PREFIX_LIST_CIDRS,
+                # A cluster with CoreDNS pods (not EKS Auto Mode) may narrow DNS to them.
+                "dnsTo": [{"namespaceSelector": {"matchLabels": {
+                    "kubernetes.io/metadata.name": "kube-system"}},
+                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+            },
         },
+        "sweep": {"schedule": "@hourly", "timeZone": "Europe/Berlin", "graceMinutes": 120},
         "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
         "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"},
                            "alertLabels": {"team": "users-api"}},
@@ -107,6 +128,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "topologySpread": {"enabled": False},
         "serviceAccount": {"create": False, "name": "existing-sa"},
         "tests": {"enabled": False},
+        "sweep": {"enabled": False},
     },
 }
 
@@ -120,12 +142,15 @@ class Render:
     stderr: str
     docs: list[dict[str, Any]] = field(default_factory=list)
 
-    def all(self, kind: str) -> list[dict[str, Any]]:
-        return [d for d in self.docs if d["kind"] == kind]
+    def all(self, kind: str, component: str | None = None) -> list[dict[str, Any]]:
+        """Objects of a kind; with component, only those labelled app.kubernetes.io/component."""
+        return [d for d in self.docs if d["kind"] == kind and (
+            component is None
+            or d["metadata"]["labels"].get("app.kubernetes.io/component") == component)]
 
-    def one(self, kind: str) -> dict[str, Any]:
-        found = self.all(kind)
-        assert len(found) == 1, f"expected one {kind}, got {len(found)}"
+    def one(self, kind: str, component: str | None = None) -> dict[str, Any]:
+        found = self.all(kind, component)
+        assert len(found) == 1, f"expected one {kind} ({component or 'any component'}), got {len(found)}"
         return found[0]
 
     def kinds(self) -> set[str]:
@@ -146,7 +171,7 @@ class Helm:
             [str(self.binary), *args], capture_output=True, text=True, timeout=120, check=False
         )
 
-    def _value_args(self, values: dict[str, Any]) -> list[str]:
+    def value_args(self, values: dict[str, Any]) -> list[str]:
         values = dict(values)
         args: list[str] = []
         for extra in values.pop("_files", []):
@@ -161,7 +186,7 @@ class Helm:
     def template(self, values: dict[str, Any] | None = None) -> Render:
         proc = self.run(
             "template", RELEASE, str(CHART), "--namespace", NAMESPACE,
-            "--kube-version", KUBE_VERSION, *self._value_args(values or {}),
+            "--kube-version", KUBE_VERSION, *self.value_args(values or {}),
         )
         render = Render(proc.returncode, proc.stdout, proc.stderr)
         if proc.returncode == 0:

@@ -1,7 +1,7 @@
 """Fixtures for the Helm chart tests: helm from the kubectl-layer wheel, one render per value set.
 
-helm is extracted from the locked PyPI wheel by charts/install_tools.py when it is missing, so a
-fresh clone needs nothing but the virtualenv. Each value set renders once per session (cached).
+helm is extracted from the locked PyPI wheel by charts/tools/install_tools.py when it is missing,
+so a fresh clone needs nothing but the virtualenv. Each value set renders once per session (cached).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from charts.install_tools import ensure_tools
+from charts.tools.install_tools import ensure_tools
 from tests.chart.chartlib import Helm, Render
 
 

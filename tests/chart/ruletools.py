@@ -55,7 +55,7 @@ def template(helm: Helm, values: dict[str, Any] | None = None, apis: tuple[str, 
     api_args = [arg for api in apis for arg in ("--api-versions", api)]
     proc = helm.run(
         "template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION,
-        *api_args, *helm._value_args(dict(values or {})),
+        *api_args, *helm.value_args(dict(values or {})),
     )
     render = Render(proc.returncode, proc.stdout, proc.stderr)
     if proc.returncode == 0:

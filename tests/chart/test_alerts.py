@@ -14,7 +14,7 @@ import pytest
 import yaml
 from prometheus_client.utils import floatToGoString
 
-from tests.chart.chartlib import CHART, NAMESPACE, PROD_VALUES, REPO
+from tests.chart.chartlib import CHART, NAMESPACE, PROD_VALUES, REPO, VALUE_SETS
 from tests.chart.ruletools import (
     APP_METRICS,
     FIXTURES,
@@ -99,7 +99,7 @@ def test_defaults_are_auto_and_prod_keeps_auto(helm, prod):
     # Without the Prometheus Operator's API, prod renders none of them (the install cannot fail
     # on an unknown kind); with it, all three.
     assert not prod.all("ServiceMonitor") and not prod.all("PrometheusRule")
-    on_cluster = template(helm, {"_files": [PROD_VALUES]}, apis=(MONITORING_API, KEDA_API))
+    on_cluster = template(helm, VALUE_SETS["prod"], apis=(MONITORING_API, KEDA_API))
     assert on_cluster.returncode == 0, on_cluster.stderr
     assert len(on_cluster.all("ServiceMonitor")) == 1
     assert len(on_cluster.all("PrometheusRule")) == 1

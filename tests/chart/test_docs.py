@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from charts.install_tools import STAMP_NAME, ensure_tools
+from charts.tools.install_tools import STAMP_NAME, ensure_tools
+from charts.tools.valuesdoc import MARKER, default_repr, leaves, load, meaning, values_table
 from tests.chart.chartlib import CHART, PROD_VALUES
-from tests.chart.valuesdoc import default_repr, leaves, load, meaning
 
 README = CHART / "README.md"
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
@@ -118,7 +118,7 @@ def test_prod_overlay_values_are_documented_too():
     assert not undocumented, f"values-prod.yaml values without a '# --' comment: {undocumented}"
 
 
-# --- charts/install_tools.py ------------------------------------------------------------------
+# --- charts/tools/install_tools.py ------------------------------------------------------------
 
 def test_install_tools_is_idempotent(helm_bin):
     bin_dir = helm_bin.parent
@@ -141,3 +141,11 @@ def test_install_tools_extracts_into_an_empty_dir(tmp_path):
         assert not list(bin_dir.glob(".helm.*")), "temporary files left behind"
     finally:
         shutil.rmtree(bin_dir, ignore_errors=True)  # 120 MB: don't keep it in pytest's tmp
+
+
+def test_values_doc_generator_reproduces_the_readme_table():
+    """`make chart-docs` (charts/tools/valuesdoc.py) would change nothing: the README is in sync."""
+    text = README.read_text()
+    head, marker, tail = text.partition(MARKER)
+    assert marker, "README.md lost its values-table marker"
+    assert tail.split("\n", 1)[1].lstrip("\n") == values_table(CHART / "values.yaml")

@@ -21,7 +21,6 @@ from tests.chart.chartlib import (
     KUBE_VERSION,
     KUBERNETES_VERSION,
     NAMESPACE,
-    PROD_VALUES,
     RELEASE,
     VALUE_SETS,
 )
@@ -44,12 +43,11 @@ def test_helm_is_the_pinned_major(helm):
     assert out.stdout.startswith(HELM_MAJOR), f"chart is tested with Helm 4, got {out.stdout}"
 
 
-@pytest.mark.parametrize("values_file", [None, PROD_VALUES], ids=["default", "prod"])
-def test_helm_lint_strict(helm, values_file):
+@pytest.mark.parametrize("name", ["default", "prod", "prod-aws-cidrs", "full"])
+def test_helm_lint_strict(helm, name):
+    """prod is values-prod.yaml plus the certificate the deploy flow passes (PROD_DEPLOY_VALUES)."""
     args = ["lint", "--strict", str(CHART), "--namespace", NAMESPACE, "--kube-version",
-            KUBE_VERSION]
-    if values_file:
-        args += ["-f", str(values_file)]
+            KUBE_VERSION, *helm.value_args(VALUE_SETS[name])]
     out = helm.run(*args)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 chart(s) failed" in out.stdout
@@ -110,7 +108,7 @@ def test_standard_labels_names_and_namespace(helm, name):
 def test_release_named_users_api_gives_contract_names(default):
     assert default.one("Deployment")["metadata"]["name"] == "users-api"
     assert default.one("Service")["metadata"]["name"] == "users-api"
-    assert default.one("ServiceAccount")["metadata"]["name"] == "users-api"
+    assert default.one("ServiceAccount", "api")["metadata"]["name"] == "users-api"
 
 
 def test_selector_labels_match_pods_and_service(default):
@@ -134,12 +132,14 @@ def test_pod_labels_value_does_not_touch_selector(helm):
 def test_notes_render(helm):
     """NOTES.txt only renders on install; --dry-run=client needs no cluster."""
     out = helm.run("install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--dry-run=client",
-                   "-f", str(PROD_VALUES))
+                   *helm.value_args(VALUE_SETS["prod"]))
     assert out.returncode == 0, out.stderr
     notes = out.stdout.split("NOTES:", 1)[1]
     assert "EKS Pod Identity" in notes
     assert "helm test users-api -n users-api" in notes
     assert "/metrics is internal" in notes
+    assert "https://<that hostname>/openapi.json" in notes
+    assert "create job --from=cronjob/users-api-sweep" in notes
 
 
 def test_version_label_is_valid_for_any_allowed_tag(helm):
@@ -154,3 +154,11 @@ def test_version_label_is_valid_for_any_allowed_tag(helm):
     assert render.one("Deployment")["spec"]["template"]["spec"]["containers"][0]["image"].endswith(
         f":{tag}"
     )
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_SETS))
+def test_rendered_manifests_have_no_stray_whitespace(helm, name):
+    """What `kubectl get -o yaml` readers and diffs see: no blank-with-spaces or trailing blanks."""
+    stray = [n for n, line in enumerate(helm.rendered(name).stdout.splitlines(), 1)
+             if line != line.rstrip()]
+    assert not stray, f"lines with trailing whitespace: {stray[:10]}"

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.chart.chartlib import ROLE_ARN
+from tests.chart.chartlib import PROD_VALUES, ROLE_ARN
 
 SCHEMA_ERROR = "values don't meet the specifications of the schema"
 
@@ -73,6 +73,12 @@ SCHEMA_REJECTIONS = {
                                "/resources/requests/cpu", ""),
     "resources-no-memory-limit": ({"resources": {"limits": {"memory": None}}},
                                   "/resources/limits", "memory"),
+    "containerPorts-privileged": ({"containerPorts": {"http": 80}}, "/containerPorts/http",
+                                  "minimum"),
+    "containerPorts-unknown-key": ({"containerPorts": {"admin": 9000}}, "/containerPorts",
+                                   "additional properties"),
+    "service-metricsPort-range": ({"service": {"metricsPort": 0}}, "/service/metricsPort",
+                                  "minimum"),
     "service-type": ({"service": {"type": "LoadBalancer"}}, "/service/type", ""),
     "service-port-range": ({"service": {"port": 70000}}, "/service/port", "maximum"),
     "probe-unknown-key": ({"probes": {"readiness": {"path": "/"}}}, "/probes/readiness", "'path'"),
@@ -107,14 +113,43 @@ SCHEMA_REJECTIONS = {
                          "/publicPaths/0/pathType", ""),
     "publicPaths-empty": ({"publicPaths": []}, "/publicPaths", "minItems"),
     "ingress-host-invalid": ({"ingress": {"hosts": ["Not A Host"]}}, "/ingress/hosts/0", ""),
+    "ingress-tls-list": ({"ingress": {"tls": [{"secretName": "users-tls"}]}}, "/ingress/tls",
+                         "want object"),
+    "ingress-certificate-not-acm": (
+        {"ingress": {"tls": {"certificateArn": "arn:aws:iam::123456789012:server-certificate/x"}}},
+        "/ingress/tls/certificateArn", "",
+    ),
+    "ingress-scheme-enum": ({"ingress": {"scheme": "public"}}, "/ingress/scheme", ""),
+    "ingress-health-interval-too-short": ({"ingress": {"healthCheck": {"intervalSeconds": 1}}},
+                                          "/ingress/healthCheck/intervalSeconds", "minimum"),
+    "ingress-healthy-threshold-one": (
+        {"ingress": {"healthCheck": {"healthyThresholdCount": 1}}},
+        "/ingress/healthCheck/healthyThresholdCount", "minimum",
+    ),
+    "ingress-annotation-overrides-chart": (
+        {"ingress": {"annotations": {"alb.ingress.kubernetes.io/healthcheck-path": "/readyz"}}},
+        "/ingress/annotations", "",
+    ),
     "ingress-enabled-string": ({"ingress": {"enabled": "true"}}, "/ingress/enabled",
                                "want boolean"),
     "httproute-parent-without-name": ({"httpRoute": {"parentRefs": [{"namespace": "gw"}]}},
                                       "/httpRoute/parentRefs/0", "name"),
-    "netpol-cidr": ({"networkPolicy": {"awsApiCidrs": ["everywhere"]}},
-                    "/networkPolicy/awsApiCidrs/0", ""),
-    "netpol-dns-not-a-list": ({"networkPolicy": {"dnsTo": "kube-dns"}}, "/networkPolicy/dnsTo",
-                              "want array"),
+    "netpol-cidr": ({"networkPolicy": {"egress": {"awsCidrs": ["everywhere"]}}},
+                    "/networkPolicy/egress/awsCidrs/0", ""),
+    "netpol-cidr-duplicate": (
+        {"networkPolicy": {"egress": {"awsCidrs": ["52.94.0.0/22", "52.94.0.0/22"]}}},
+        "/networkPolicy/egress/awsCidrs", "",
+    ),
+    "netpol-dns-not-a-list": ({"networkPolicy": {"egress": {"dnsTo": "kube-dns"}}},
+                              "/networkPolicy/egress/dnsTo", "want array"),
+    "netpol-old-flat-key": ({"networkPolicy": {"awsApiCidrs": ["0.0.0.0/0"]}}, "/networkPolicy",
+                            "additional properties 'awsApiCidrs'"),
+    "netpol-metrics-from-anywhere": ({"networkPolicy": {"ingress": {"metricsFrom": []}}},
+                                     "/networkPolicy/ingress/metricsFrom", "minItems"),
+    "netpol-metrics-from-ipblock": (
+        {"networkPolicy": {"ingress": {"metricsFrom": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}}},
+        "/networkPolicy/ingress/metricsFrom/0", "additional properties 'ipBlock'",
+    ),
     "servicemonitor-interval": ({"serviceMonitor": {"interval": "30 seconds"}},
                                 "/serviceMonitor/interval", ""),
     "rule-enabled-yes": ({"prometheusRule": {"enabled": "yes"}}, "/prometheusRule/enabled", ""),
@@ -127,6 +162,15 @@ SCHEMA_REJECTIONS = {
         {"burnRate": 14.4, "longWindow": "1 hour", "shortWindow": "5m"}]}}},
         "/slo/burnRates/page/0/longWindow", ""),
     "keda-enabled-yes": ({"keda": {"enabled": "yes"}}, "/keda/enabled", ""),
+    "sweep-schedule-garbage": ({"sweep": {"schedule": "daily"}}, "/sweep/schedule", ""),
+    "sweep-enabled-string": ({"sweep": {"enabled": "true"}}, "/sweep/enabled", "want boolean"),
+    "sweep-grace-negative": ({"sweep": {"graceMinutes": -5}}, "/sweep/graceMinutes", "minimum"),
+    "sweep-sa-name-empty": ({"sweep": {"serviceAccount": {"name": ""}}},
+                            "/sweep/serviceAccount/name", ""),
+    "sweep-no-failed-history": ({"sweep": {"failedJobsHistoryLimit": 0}},
+                                "/sweep/failedJobsHistoryLimit", "minimum"),
+    "sweep-no-memory-limit": ({"sweep": {"resources": {"limits": {"memory": None}}}},
+                              "/sweep/resources/limits", "memory"),
     "tests-enabled-string": ({"tests": {"enabled": 1}}, "/tests/enabled", "want boolean"),
 }
 
@@ -142,8 +186,8 @@ CROSS_FIELD_FAILURES = {
     ),
     "grace-shorter-than-prestop-plus-graceful": (
         {"terminationGracePeriodSeconds": 25},
-        "terminationGracePeriodSeconds (25) must be at least lifecycle.preStopSleepSeconds (10)"
-        " + gunicorn.gracefulTimeout (20) + 5 s margin = 35",
+        "terminationGracePeriodSeconds (25) must be at least lifecycle.preStopSleepSeconds (15)"
+        " + gunicorn.gracefulTimeout (20) + 5 s margin = 40",
     ),
     "graceful-not-below-worker-timeout": (
         {"gunicorn": {"gracefulTimeout": 30, "timeout": 30}, "terminationGracePeriodSeconds": 60},
@@ -151,7 +195,51 @@ CROSS_FIELD_FAILURES = {
     ),
     "keepalive-not-above-alb-idle": (
         {"gunicorn": {"keepalive": 60}},
-        "gunicorn.keepalive (60) must be greater than the ALB idle timeout",
+        "gunicorn.keepalive (60) must be greater than the ALB idle timeout"
+        " (ingress.idleTimeoutSeconds, 60 s)",
+    ),
+    "keepalive-not-above-a-longer-alb-idle": (
+        {"ingress": {"idleTimeoutSeconds": 120}},
+        "gunicorn.keepalive (75) must be greater than the ALB idle timeout"
+        " (ingress.idleTimeoutSeconds, 120 s)",
+    ),
+    "https-redirect-without-certificate": (
+        {"ingress": {"enabled": True, "tls": {"sslRedirect": True}}},
+        "ingress.tls.sslRedirect needs ingress.tls.certificateArn",
+    ),
+    "prod-without-certificate": (
+        {"_files": [PROD_VALUES]},
+        "ingress.tls.sslRedirect needs ingress.tls.certificateArn",
+    ),
+    "alb-health-check-timeout-not-below-interval": (
+        {"ingress": {"enabled": True, "healthCheck": {"intervalSeconds": 5, "timeoutSeconds": 5}}},
+        "ingress.healthCheck.timeoutSeconds (5) must be less than"
+        " ingress.healthCheck.intervalSeconds (5)",
+    ),
+    "min-ready-shorter-than-alb-registration": (
+        {"ingress": {"enabled": True}, "rollout": {"minReadySeconds": 5}},
+        "rollout.minReadySeconds (5) must be at least ingress.healthCheck.healthyThresholdCount (2)"
+        " x intervalSeconds (5) + 10 s target registration = 20",
+    ),
+    "min-ready-shorter-than-slower-health-checks": (
+        {"ingress": {"enabled": True, "healthCheck": {"intervalSeconds": 10,
+                                                      "healthyThresholdCount": 3}}},
+        "rollout.minReadySeconds (30) must be at least ingress.healthCheck.healthyThresholdCount (3)"
+        " x intervalSeconds (10) + 10 s target registration = 40",
+    ),
+    "prestop-shorter-than-alb-deregistration": (
+        {"ingress": {"enabled": True, "deregistrationDelaySeconds": 25},
+         "lifecycle": {"preStopSleepSeconds": 5}},
+        "lifecycle.preStopSleepSeconds (5) must be at least 10 s with the Ingress on",
+    ),
+    "deregistration-delay-shorter-than-drain": (
+        {"ingress": {"enabled": True, "deregistrationDelaySeconds": 30}},
+        "ingress.deregistrationDelaySeconds (30) must be at least lifecycle.preStopSleepSeconds (15)"
+        " + gunicorn.gracefulTimeout (20) = 35",
+    ),
+    "metrics-port-equals-http-port": (
+        {"containerPorts": {"http": 8000, "metrics": 8000}},
+        "containerPorts.metrics (8000) must differ from containerPorts.http",
     ),
     "pdb-both-set": (
         {"podDisruptionBudget": {"minAvailable": 1, "maxUnavailable": 1}},
@@ -187,6 +275,15 @@ CROSS_FIELD_FAILURES = {
         {"httpRoute": {"enabled": True, "parentRefs": [{"name": "gw"}]},
          "publicPaths": [{"path": "/", "pathType": "Prefix"}]},
         'publicPaths: "/" would expose an internal endpoint',
+    ),
+    "irsa-with-prefix-list-egress": (
+        {"serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": ROLE_ARN}},
+         "networkPolicy": {"enabled": True, "egress": {"awsCidrs": ["52.94.0.0/22"]}}},
+        "networkPolicy.egress.awsCidrs and an IRSA role annotation do not go together",
+    ),
+    "sweep-runs-as-the-web-service-account": (
+        {"sweep": {"serviceAccount": {"name": "users-api"}}},
+        "sweep.serviceAccount.name (users-api) must differ from serviceAccount.name",
     ),
     "keda-and-hpa": (
         {"keda": {"enabled": True}},
@@ -241,6 +338,6 @@ def test_internal_paths_only_refused_when_exposed(rejected):
 
 
 def test_valid_irsa_annotation_accepted(helm):
-    assert helm.rendered("irsa").one("ServiceAccount")["metadata"]["annotations"] == {
+    assert helm.rendered("irsa").one("ServiceAccount", "api")["metadata"]["annotations"] == {
         "eks.amazonaws.com/role-arn": ROLE_ARN
     }

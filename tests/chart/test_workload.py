@@ -17,6 +17,7 @@ CONTRACT_ENV = {
     "READINESS_CACHE_SECONDS": "5",
     "HOST": "0.0.0.0",
     "PORT": "8000",
+    "METRICS_PORT": "9090",
     "WEB_CONCURRENCY": "2",
     "GUNICORN_THREADS": "4",
     "GUNICORN_TIMEOUT": "30",
@@ -122,7 +123,10 @@ def test_probes_and_paths(default):
     assert c["startupProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert c["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert c["ports"] == [
+        {"name": "http", "containerPort": 8000, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
+    ]
 
 
 def test_liveness_never_depends_on_dynamodb_or_s3(helm):
@@ -169,9 +173,9 @@ def test_prestop_and_grace_period_fit_gunicorn_graceful_timeout(default):
     c = container(default.one("Deployment"))
     pre_stop = c["lifecycle"]["preStop"]["sleep"]["seconds"]
     graceful = int(default.one("ConfigMap")["data"]["GUNICORN_GRACEFUL_TIMEOUT"])
-    assert pre_stop == 10
+    assert pre_stop == 15
     assert graceful == 20
-    assert spec["terminationGracePeriodSeconds"] == 35
+    assert spec["terminationGracePeriodSeconds"] == 40
     assert spec["terminationGracePeriodSeconds"] >= pre_stop + graceful + 5
 
 
@@ -206,7 +210,7 @@ def test_tmp_is_the_only_writable_mount(default, full):
 def test_no_kubernetes_api_token(default):
     """The app never calls the Kubernetes API. Pod Identity / IRSA inject their own token volume."""
     assert pod_spec(default)["automountServiceAccountToken"] is False
-    assert default.one("ServiceAccount")["automountServiceAccountToken"] is False
+    assert default.one("ServiceAccount", "api")["automountServiceAccountToken"] is False
     assert pod_spec(default)["enableServiceLinks"] is False
 
 
@@ -238,7 +242,7 @@ def test_topology_spread_can_be_turned_off(helm):
 # --- service account and service --------------------------------------------------------------
 
 def test_service_account_default_name_and_no_annotation(default):
-    sa = default.one("ServiceAccount")
+    sa = default.one("ServiceAccount", "api")
     assert sa["metadata"]["name"] == "users-api"
     assert "annotations" not in sa["metadata"]
     assert pod_spec(default)["serviceAccountName"] == "users-api"
@@ -246,14 +250,14 @@ def test_service_account_default_name_and_no_annotation(default):
 
 def test_service_account_irsa_annotation(helm):
     render = helm.rendered("irsa")
-    sa = render.one("ServiceAccount")
+    sa = render.one("ServiceAccount", "api")
     assert sa["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": ROLE_ARN}
     assert pod_spec(render)["serviceAccountName"] == sa["metadata"]["name"]
 
 
 def test_existing_service_account(helm):
     render = helm.rendered("minimal")
-    assert not render.all("ServiceAccount")
+    assert not render.all("ServiceAccount", "api")
     assert pod_spec(render)["serviceAccountName"] == "existing-sa"
 
 
@@ -261,8 +265,26 @@ def test_service_is_cluster_ip_on_the_http_port(default):
     svc = default.one("Service")
     assert svc["spec"]["type"] == "ClusterIP"
     assert svc["spec"]["ports"] == [
-        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"}
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"},
+        {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP",
+         "appProtocol": "http"},
     ]
+
+
+def test_metrics_port_is_its_own_and_reaches_the_app(helm):
+    """/metrics moves off the API port: container port "metrics", METRICS_PORT, a Service port."""
+    render = helm.template({"containerPorts": {"http": 8080, "metrics": 9100},
+                            "service": {"metricsPort": 9100}})
+    assert render.returncode == 0, render.stderr
+    data = render.one("ConfigMap")["data"]
+    assert (data["PORT"], data["METRICS_PORT"]) == ("8080", "9100")
+    c = container(render.one("Deployment"))
+    assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"http": 8080, "metrics": 9100}
+    # Probes stay on the API port, by name.
+    assert {c[p]["httpGet"]["port"] for p in ("startupProbe", "livenessProbe", "readinessProbe")} == {
+        "http"}
+    ports = {p["name"]: p for p in render.one("Service")["spec"]["ports"]}
+    assert ports["metrics"]["port"] == 9100 and ports["metrics"]["targetPort"] == "metrics"
 
 
 def test_image_defaults_to_app_version(default):
@@ -277,7 +299,8 @@ def test_namespace_is_the_release_namespace(default):
 def test_every_pod_meets_the_restricted_pod_security_standard(helm, name):
     """The CDK app creates the namespace with Pod Security Admission "restricted" enforced."""
     render = helm.rendered(name)
-    pod_specs = [pod_spec(render)] + [p["spec"] for p in render.all("Pod")]
+    pod_specs = [pod_spec(render)] + [p["spec"] for p in render.all("Pod")] + [
+        j["spec"]["jobTemplate"]["spec"]["template"]["spec"] for j in render.all("CronJob")]
     for spec in pod_specs:
         assert not {"hostNetwork", "hostPID", "hostIPC"} & set(spec)
         assert all("hostPath" not in v for v in spec.get("volumes", []))

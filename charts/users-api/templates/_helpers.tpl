@@ -68,6 +68,76 @@ the CDK app's Pod Identity association names it.
 {{- end }}
 
 {{/*
+The orphan sweep's own ServiceAccount (never the web pods'): the CDK app binds the sweep's IAM role
+to system:serviceaccount:<namespace>:<sweep.serviceAccount.name>.
+*/}}
+{{- define "users-api.sweepServiceAccountName" -}}
+{{- .Values.sweep.serviceAccount.name }}
+{{- end }}
+
+{{/*
+Selector labels of the sweep's pods: the component keeps them out of the Service, the PDB and the
+API pods' NetworkPolicy.
+*/}}
+{{- define "users-api.sweepSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "users-api.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: sweep
+{{- end }}
+
+{{- define "users-api.sweepLabels" -}}
+{{ include "users-api.commonLabels" . }}
+app.kubernetes.io/component: sweep
+{{- end }}
+
+{{/*
+Egress of every pod that calls AWS (the API and the sweep): DNS, HTTPS to the AWS APIs, the EKS
+Pod Identity agent. Nothing else.
+*/}}
+{{- define "users-api.egressRules" -}}
+{{- $egress := .Values.networkPolicy.egress -}}
+# DNS: port 53 only. Any address by default: on EKS Auto Mode the resolver runs on each node, not
+# as kube-dns pods that a podSelector could name.
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+  {{- with $egress.dnsTo }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- if $egress.awsCidrs }}
+# HTTPS to DynamoDB and S3 only: the CIDRs of their gateway endpoints' prefix lists.
+- to:
+    {{- range $egress.awsCidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  ports:
+    - port: 443
+      protocol: TCP
+{{- else }}
+# HTTPS to any address: a NetworkPolicy cannot name a gateway endpoint or a DNS name, and no CIDRs
+# were given (networkPolicy.egress.awsCidrs). Port 443 only.
+- ports:
+    - port: 443
+      protocol: TCP
+{{- end }}
+{{- if $egress.podIdentityAgent }}
+# EKS Pod Identity agent on the node (the pod's AWS credentials), IPv4 and IPv6.
+- to:
+    - ipBlock:
+        cidr: 169.254.170.23/32
+    - ipBlock:
+        cidr: fd00:ec2::23/128
+  ports:
+    - port: 80
+      protocol: TCP
+{{- end }}
+{{- end }}
+
+{{/*
 Image tag: image.tag, or the chart's appVersion.
 */}}
 {{- define "users-api.imageTag" -}}
@@ -116,6 +186,9 @@ them (the Deployment always renders), so any violation fails the whole render.
 {{- fail "autoscaling.enabled needs a metric: set autoscaling.targetCPUUtilizationPercentage and/or autoscaling.targetMemoryUtilizationPercentage" }}
 {{- end }}
 {{- end }}
+{{- if eq (int .Values.containerPorts.http) (int .Values.containerPorts.metrics) }}
+{{- fail (printf "containerPorts.metrics (%d) must differ from containerPorts.http: /metrics has a port of its own" (int .Values.containerPorts.metrics)) }}
+{{- end }}
 {{- $minGrace := add (int .Values.lifecycle.preStopSleepSeconds) (int .Values.gunicorn.gracefulTimeout) 5 }}
 {{- if lt (int .Values.terminationGracePeriodSeconds) (int $minGrace) }}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must be at least lifecycle.preStopSleepSeconds (%d) + gunicorn.gracefulTimeout (%d) + 5 s margin = %d, or in-flight requests are killed on shutdown" (int .Values.terminationGracePeriodSeconds) (int .Values.lifecycle.preStopSleepSeconds) (int .Values.gunicorn.gracefulTimeout) (int $minGrace)) }}
@@ -123,8 +196,11 @@ them (the Deployment always renders), so any violation fails the whole render.
 {{- if ge (int .Values.gunicorn.gracefulTimeout) (int .Values.gunicorn.timeout) }}
 {{- fail (printf "gunicorn.gracefulTimeout (%d) must be less than gunicorn.timeout (%d)" (int .Values.gunicorn.gracefulTimeout) (int .Values.gunicorn.timeout)) }}
 {{- end }}
-{{- if le (int .Values.gunicorn.keepalive) 60 }}
-{{- fail (printf "gunicorn.keepalive (%d) must be greater than the ALB idle timeout (60 s), or idle connections produce 502s" (int .Values.gunicorn.keepalive)) }}
+{{- if le (int .Values.gunicorn.keepalive) (int .Values.ingress.idleTimeoutSeconds) }}
+{{- fail (printf "gunicorn.keepalive (%d) must be greater than the ALB idle timeout (ingress.idleTimeoutSeconds, %d s), or idle connections produce 502s" (int .Values.gunicorn.keepalive) (int .Values.ingress.idleTimeoutSeconds)) }}
+{{- end }}
+{{- if .Values.ingress.enabled }}
+{{- include "users-api.validateAlb" . }}
 {{- end }}
 {{- $pdb := .Values.podDisruptionBudget }}
 {{- if $pdb.enabled }}
@@ -152,8 +228,52 @@ them (the Deployment always renders), so any violation fails the whole render.
 {{- if or .Values.ingress.enabled .Values.httpRoute.enabled }}
 {{- include "users-api.checkPublicPaths" . }}
 {{- end }}
+{{- if and .Values.networkPolicy.enabled .Values.networkPolicy.egress.awsCidrs }}
+{{- if or (hasKey .Values.serviceAccount.annotations "eks.amazonaws.com/role-arn") (hasKey .Values.sweep.serviceAccount.annotations "eks.amazonaws.com/role-arn") }}
+{{- fail "networkPolicy.egress.awsCidrs and an IRSA role annotation do not go together: IRSA fetches credentials from STS over HTTPS, which has no prefix list; use EKS Pod Identity, or leave awsCidrs empty" }}
+{{- end }}
+{{- end }}
+{{- if .Values.sweep.enabled }}
+{{- if eq .Values.sweep.serviceAccount.name .Values.serviceAccount.name }}
+{{- fail (printf "sweep.serviceAccount.name (%s) must differ from serviceAccount.name: the web pods' service account does not get the sweep's delete permissions" .Values.sweep.serviceAccount.name) }}
+{{- end }}
+{{- end }}
 {{- if and .Values.config.awsEndpointUrl .Values.networkPolicy.enabled }}
 {{- fail "config.awsEndpointUrl (an emulator) and networkPolicy.enabled do not go together: the policy only allows HTTPS to AWS" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Seconds the load balancer controller is allowed to react to an endpoint change: to register a new
+pod's IP as a target, or to start deregistering a leaving one. The rollout arithmetic in the README
+("Rollouts behind the ALB") rests on it.
+*/}}
+{{- define "users-api.albReactionSeconds" -}}10{{- end }}
+
+{{/*
+Rules of the ALB Ingress: HTTPS needs a certificate, and the rollout timing adds up so that a rollout
+never drops serving capacity behind the load balancer.
+*/}}
+{{- define "users-api.validateAlb" -}}
+{{- $ing := .Values.ingress }}
+{{- $hc := $ing.healthCheck }}
+{{- $react := include "users-api.albReactionSeconds" . | int }}
+{{- if and $ing.tls.sslRedirect (not $ing.tls.certificateArn) }}
+{{- fail "ingress.tls.sslRedirect needs ingress.tls.certificateArn: without a certificate there is no HTTPS listener to redirect to; set the ACM certificate ARN, or sslRedirect=false to serve HTTP only" }}
+{{- end }}
+{{- if ge (int $hc.timeoutSeconds) (int $hc.intervalSeconds) }}
+{{- fail (printf "ingress.healthCheck.timeoutSeconds (%d) must be less than ingress.healthCheck.intervalSeconds (%d)" (int $hc.timeoutSeconds) (int $hc.intervalSeconds)) }}
+{{- end }}
+{{- $healthyAfter := add (mul (int $hc.healthyThresholdCount) (int $hc.intervalSeconds)) $react }}
+{{- if lt (int .Values.rollout.minReadySeconds) (int $healthyAfter) }}
+{{- fail (printf "rollout.minReadySeconds (%d) must be at least ingress.healthCheck.healthyThresholdCount (%d) x intervalSeconds (%d) + %d s target registration = %d, or old pods go before the ALB sends traffic to the new ones" (int .Values.rollout.minReadySeconds) (int $hc.healthyThresholdCount) (int $hc.intervalSeconds) $react (int $healthyAfter)) }}
+{{- end }}
+{{- if lt (int .Values.lifecycle.preStopSleepSeconds) $react }}
+{{- fail (printf "lifecycle.preStopSleepSeconds (%d) must be at least %d s with the Ingress on: the ALB keeps sending new requests until the controller has deregistered the pod" (int .Values.lifecycle.preStopSleepSeconds) $react) }}
+{{- end }}
+{{- $drain := add (int .Values.lifecycle.preStopSleepSeconds) (int .Values.gunicorn.gracefulTimeout) }}
+{{- if lt (int $ing.deregistrationDelaySeconds) (int $drain) }}
+{{- fail (printf "ingress.deregistrationDelaySeconds (%d) must be at least lifecycle.preStopSleepSeconds (%d) + gunicorn.gracefulTimeout (%d) = %d, or the ALB cuts requests the pod is still finishing" (int $ing.deregistrationDelaySeconds) (int .Values.lifecycle.preStopSleepSeconds) (int .Values.gunicorn.gracefulTimeout) (int $drain)) }}
 {{- end }}
 {{- end }}
 

