@@ -301,13 +301,13 @@ def test_service_monitor_structure(full):
     assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     spec = sm["spec"]
     service = full.one("Service")
-    # The selector must pick the Service; the port is the `metrics` port (test_alerts.py checks
-    # that the Service has it).
+    # The selector must pick the Service; the port is the Service's `metrics` port.
     assert spec["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert spec["namespaceSelector"] == {"matchNames": [NAMESPACE]}
     assert len(spec["endpoints"]) == 1
     endpoint = spec["endpoints"][0]
     assert endpoint["port"] == "metrics"
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
     assert endpoint["path"] == "/metrics"
     assert DURATION.match(endpoint["interval"]) and DURATION.match(endpoint["scrapeTimeout"])
 
