@@ -40,9 +40,9 @@ REQUIRED_OUTPUTS = (*VALUES_FROM_OUTPUTS.values(), *OTHER_OUTPUTS)
 
 # Objects that need a CRD: "auto" renders them only when the cluster serves the CRD's API, so
 # the release installs on a cluster without the Prometheus Operator or KEDA and picks them up
-# on the next deploy once they exist.
-CRD_BACKED_TOGGLES = ("serviceMonitor.enabled", "prometheusRule.enabled", "dashboard.enabled",
-                      "keda.enabled")
+# on the next deploy once they exist. KEDA is not among them: it replaces the chart's HPA
+# (the chart refuses both at once), so it stays the chart's own default (off) unless chosen.
+CRD_BACKED_TOGGLES = ("serviceMonitor.enabled", "prometheusRule.enabled", "dashboard.enabled")
 
 
 class MissingOutputs(LookupError):

@@ -17,8 +17,8 @@ from deploy import flow, public
 from deploy.aws import Aws, OutputConflict, merge_outputs
 from deploy.inputs import DeployInputs
 from deploy.preflight import Context
+from devtools import emulator as moto
 from tests.deploy.test_release import OUTPUTS, set_json_args
-from tests.fixtures.emulator import free_port, start_moto, stop
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"
@@ -169,12 +169,12 @@ def test_cli_refuses_an_unknown_environment_in_one_sentence():
 # -- against the emulator: outputs from CloudFormation, prefix lists from EC2 ---------------------
 @pytest.fixture(scope="module")
 def emulator():
-    port = free_port()
-    process = start_moto(port)
+    server = moto.start()
     try:
-        yield f"http://localhost:{port}"
+        # localhost, not 127.0.0.1: moto reads a bucket name from the host of other URLs.
+        yield server.endpoint.replace("127.0.0.1", "localhost")
     finally:
-        stop(process)
+        server.stop()
 
 
 @pytest.fixture

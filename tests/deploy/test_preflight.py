@@ -14,7 +14,7 @@ import pytest
 from deploy.aws import Aws, PrincipalError, admin_principal_from_caller
 from deploy.inputs import DeployInputs, InputError
 from deploy.preflight import REGION_MISSING, Preflight, PreflightFailed, chosen_region
-from tests.fixtures.emulator import free_port, start_moto, stop
+from devtools import emulator as moto
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -214,12 +214,12 @@ def test_identities_an_access_entry_cannot_name(caller):
 # -- the real paths: moto server over HTTP, the real helm and kubectl ---------------------------
 @pytest.fixture(scope="module")
 def emulator():
-    port = free_port()
-    process = start_moto(port)
+    server = moto.start()
     try:
-        yield f"http://localhost:{port}"
+        # localhost, not 127.0.0.1: moto reads a bucket name from the host of other URLs.
+        yield server.endpoint.replace("127.0.0.1", "localhost")
     finally:
-        stop(process)
+        server.stop()
 
 
 @pytest.fixture

@@ -179,15 +179,7 @@ def test_the_chart_renders_with_exactly_these_values(env_name):
         extra = {}
     release = release_for(OUTPUTS, env_name=env_name, image_tag="abc123", aws_cidrs=CIDRS, **extra)
     proc = render(release)
-    pending = ""
-    if proc.returncode != 0:
-        # The CRD-backed objects' "auto" arrives with the chart's monitoring work (CONTRACTS);
-        # until then check everything else the flow sets, and say what is pending.
-        without = Release(env_name=env_name, values_files=release.values_files,
-                          values={k: v for k, v in release.values.items() if k not in CRD_BACKED_TOGGLES})
-        proc = render(without)
-        assert proc.returncode == 0, proc.stderr
-        pending = "the chart does not take auto for " + ", ".join(CRD_BACKED_TOGGLES) + " yet"
+    assert proc.returncode == 0, proc.stderr
     docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
     for manifest in docs:
         if not manifest["apiVersion"].startswith(("monitoring.coreos.com", "keda.sh")):
@@ -214,5 +206,5 @@ def test_the_chart_renders_with_exactly_these_values(env_name):
             for cidr in set(CIDRS) for policy in policies)
     else:
         assert "alb.ingress.kubernetes.io/certificate-arn" not in annotations
-    if pending:
-        pytest.skip(pending + " (everything else rendered and validated)")
+    for toggle in CRD_BACKED_TOGGLES:
+        assert release.nested_values()[toggle.split(".")[0]]["enabled"] == "auto"
