@@ -222,7 +222,10 @@ class DataStack(Stack):
         provider = self.node.try_find_child(f"{AUTO_DELETE_RESOURCE_TYPE}CustomResourceProvider")
         if provider is None:
             raise RuntimeError("the access-log bucket's auto_delete_objects provider is missing")
-        role = iam.Role.from_role_arn(self, "AutoDeleteObjectsRole", provider.role_arn)
+        # By name (Ref of the function's role): plain intrinsics the emulator's CloudFormation
+        # understands, unlike the name parsed back out of the role's ARN.
+        provider_role = provider.node.find_child("Role")
+        role = iam.Role.from_role_name(self, "AutoDeleteObjectsRole", provider_role.ref)
         grant = iam.Policy(
             self,
             "AvatarsAutoDeletePolicy",
@@ -235,8 +238,8 @@ class DataStack(Stack):
             ],
         )
         empty = CustomResource(
-            bucket,
-            "AutoDeleteObjectsCustomResource",
+            self,
+            "AvatarsAutoDeleteObjects",
             resource_type=AUTO_DELETE_RESOURCE_TYPE,
             service_token=provider.service_token,
             properties={"BucketName": bucket.bucket_name},
