@@ -17,7 +17,7 @@ delivery"):
 
 from __future__ import annotations
 
-from aws_cdk import Annotations, CfnOutput, Duration, Stack
+from aws_cdk import Annotations, Aws, CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_iam as iam
@@ -87,9 +87,13 @@ class AvatarCdnStack(Stack):
             "AvatarsBucketPolicy in this stack grants the distribution s3:GetObject on avatars/*",
         )
 
+        # CloudFront names are global to the account: the region in the name lets the same
+        # environment exist in two regions of one account without an "already exists".
+        global_name = f"users-api-{settings.name}-avatars-{Aws.REGION}"
         oac = cloudfront.S3OriginAccessControl(
             self,
             "AvatarsOriginAccessControl",
+            origin_access_control_name=global_name,
             description=f"users-api {settings.name}: CloudFront signs every request to the avatars bucket",
             signing=cloudfront.Signing.SIGV4_ALWAYS,
         )
@@ -102,6 +106,7 @@ class AvatarCdnStack(Stack):
         headers = cloudfront.ResponseHeadersPolicy(
             self,
             "ImmutableAvatarHeaders",
+            response_headers_policy_name=global_name,
             comment="users-api avatars: immutable objects, long-lived caching, no sniffing",
             custom_headers_behavior=cloudfront.ResponseCustomHeadersBehavior(
                 custom_headers=[

@@ -83,6 +83,16 @@ def test_distribution_is_https_read_only_and_cached(cdk_assertions, env):
     )
 
 
+def test_account_global_names_carry_environment_and_region(cdn, env):
+    """OAC and response headers policy names are unique per account (CloudFront is global):
+    environment and AWS::Region in them keep dev/prod and two regions apart."""
+    expected = {"Fn::Join": ["", [f"users-api-{env}-avatars-", {"Ref": "AWS::Region"}]]}
+    _, oac = one(cdn, "AWS::CloudFront::OriginAccessControl")
+    _, headers = one(cdn, "AWS::CloudFront::ResponseHeadersPolicy")
+    assert props(oac)["OriginAccessControlConfig"]["Name"] == expected
+    assert props(headers)["ResponseHeadersPolicyConfig"]["Name"] == expected
+
+
 def test_responses_carry_long_lived_immutable_cache_control(cdn):
     _, policy = one(cdn, "AWS::CloudFront::ResponseHeadersPolicy")
     config = props(policy)["ResponseHeadersPolicyConfig"]
