@@ -330,10 +330,11 @@ def test_prod_stacks_have_termination_protection(cdk_synth):
 
 def test_environment_specific_synth_needs_no_lookup(tmp_path):
     """With CDK_DEFAULT_ACCOUNT/REGION set (as the CLI does on deploy) nothing is looked up
-    either: no credentials, no account data in cdk.context.json. A fast synth of the two stacks
+    either: no credentials, no account data in cdk.context.json. A fast synth of the stacks
     that could look something up (no nag, no built-in validation: those run in the session synth)."""
     import aws_cdk as cdk
 
+    from users_api_infra.cdn_stack import AvatarCdnStack
     from users_api_infra.cluster_stack import ClusterStack
     from users_api_infra.data_stack import DataStack
     from users_api_infra.settings import settings_for
@@ -347,10 +348,12 @@ def test_environment_specific_synth_needs_no_lookup(tmp_path):
     env = cdk.Environment(account="123456789012", region="eu-west-1")
     settings = settings_for("prod")
     data = DataStack(app, "data", settings=settings, env=env)
+    AvatarCdnStack(app, "cdn", settings=settings, avatars_bucket=data.avatars_bucket, env=env)
     cluster = ClusterStack(app, "cluster", settings=settings, app_role=data.app_role,
                            sweep_role=data.sweep_role, env=env)
     app.synth()
     manifest_json = json.loads((tmp_path / "manifest.json").read_text())
     assert "missing" not in manifest_json, manifest_json.get("missing")
     assert manifest_json["artifacts"]["cluster"]["environment"] == "aws://123456789012/eu-west-1"
+    assert manifest_json["artifacts"]["cdn"]["environment"] == "aws://123456789012/eu-west-1"
     assert len(cluster.vpc.private_subnets) == 3
