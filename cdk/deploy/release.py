@@ -17,12 +17,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from users_api_infra.versions import CHART_PATH, HELM_RELEASE, NAMESPACE, SERVICE_ACCOUNT
+from users_api_infra.versions import (
+    CHART_PATH,
+    HELM_RELEASE,
+    NAMESPACE,
+    SERVICE_ACCOUNT,
+    SWEEP_SERVICE_ACCOUNT,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# The chart names the sweep CronJob's own ServiceAccount <fullname>-sweep; fullname is the
-# release name here. CDK's Pod Identity association for the sweep role binds this name.
-SWEEP_SERVICE_ACCOUNT = f"{HELM_RELEASE}-sweep"
 HELM_TIMEOUT = "10m"
 
 # Helm value -> the stack OutputKey it comes from (outputs of all stacks, merged by OutputKey).
