@@ -23,7 +23,7 @@ from users_api_infra.versions import (
     SWEEP_SERVICE_ACCOUNT,
 )
 
-# The calls the web pods make (see the API's README and CONTRACTS "Avatar delivery"):
+# The calls the web pods make (see the API's README, "Avatar delivery"):
 #   POST /user     s3:PutObject, dynamodb:PutItem (conditional); if the put fails, s3:DeleteObject
 #                  without a VersionId: a delete marker; the noncurrent-version expiry below
 #                  removes the bytes. No s3:DeleteObjectVersion: a compromised pod cannot purge

@@ -20,7 +20,7 @@ KUBERNETES_VERSION = "1.35"
 NAMESPACE = "users-api"
 # The chart's fullname for the release below ("users-api"): the app's ServiceAccount.
 SERVICE_ACCOUNT = "users-api"
-# The orphan sweep CronJob's own ServiceAccount, "<fullname>-sweep" (CONTRACTS: sweep job).
+# The orphan sweep CronJob's own ServiceAccount, "<fullname>-sweep", which the chart creates.
 SWEEP_SERVICE_ACCOUNT = f"{SERVICE_ACCOUNT}-sweep"
 
 # Helm release name and chart location (relative to the repository root).

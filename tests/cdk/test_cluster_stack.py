@@ -298,7 +298,7 @@ def test_pod_identity_associations_bind_the_data_stack_roles(
 
 
 def test_sweep_service_account_is_the_chart_fullname_plus_sweep():
-    # CONTRACTS: the sweep CronJob `<fullname>-sweep` runs as service account `<fullname>-sweep`;
+    # The chart: the sweep CronJob `<fullname>-sweep` runs as service account `<fullname>-sweep`;
     # for release users-api of chart users-api the fullname is "users-api".
     assert SWEEP_SERVICE_ACCOUNT == "users-api-sweep" == f"{SERVICE_ACCOUNT}-sweep"
 
