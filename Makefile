@@ -30,7 +30,7 @@ emulator: venv-local ## Run only the embedded emulator (moto server) on 127.0.0.
 
 ##@ Test (tests/README.md)
 
-test: venv ## Run the whole suite (starts and stops the emulator and everything else it needs)
+test: venv cdk-install tools ## Run the whole suite (installs the pinned CDK CLI, helm and kubectl; starts and stops the emulator and everything else it needs)
 	$(LOCAL_REGION) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv ## Lint the Python code with ruff
