@@ -57,11 +57,15 @@ help: ## List every target, grouped by area
 # (runtime + emulator, a cold install in seconds); the first target that needs the dev lock
 # adds the rest to the same .venv. The dev lock holds every pin of the local lock (a test checks),
 # so installing it also makes the local stamp current. uv installs both: pip only installs uv,
-# checked against its hash in the local lock.
+# checked against its hash in the local lock. A new .venv starts without pip when the system pip
+# can install into it (`pip --python`), which saves ensurepip's 5-15 s; the locks bring pip.
 $(VENV)/.uv: requirements-local.lock
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
 	awk '/^uv==/ {pin = 1; print; next} pin && /^ / {print; next} {pin = 0}' requirements-local.lock > $(VENV)/uv.txt
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r $(VENV)/uv.txt
+	if [ -x $(BIN)/pip ]; then pip="$(BIN)/pip"; \
+	elif $(PYTHON) -m pip --python $(PY) --version >/dev/null 2>&1; then pip="$(PYTHON) -m pip --python $(PY)"; \
+	else $(PY) -m ensurepip --upgrade --default-pip >/dev/null && pip="$(BIN)/pip"; fi; \
+	$$pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r $(VENV)/uv.txt
 	touch $@
 
 $(VENV)/.installed-local: requirements-local.lock $(VENV)/.uv
