@@ -1,5 +1,6 @@
 """The house rules that keep docs and code from drifting apart."""
 
+import os
 import re
 import subprocess
 import sys
@@ -132,3 +133,17 @@ def test_the_local_lock_has_every_package_that_api_imports():
     missing = {module: distributions.get(module) for module in sorted(third_party)
                if not any(dist.lower().replace("_", "-") in local for dist in distributions.get(module, []))}
     assert third_party and not missing, f"imported by api/ but not in requirements-local.lock: {missing}"
+
+
+def dry_run(target: str, venv) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
+    return subprocess.run(["make", "--no-print-directory", "-n", target, f"VENV={venv}"], cwd=REPO,
+                          env=env, check=True, capture_output=True, text=True).stdout
+
+
+def test_make_run_on_a_fresh_clone_installs_only_the_local_lock(tmp_path):
+    fresh = dry_run("run", tmp_path / "venv")
+    assert "-r requirements-local.lock" in fresh and "requirements-dev.lock" not in fresh
+    # `make test` later fills the same .venv with the dev lock (and nothing else installs there)
+    later = dry_run("test", tmp_path / "venv")
+    assert f"--python {tmp_path / 'venv'}/bin/python --require-hashes -r requirements-dev.lock" in later
