@@ -37,7 +37,7 @@ run: venv ## Start the embedded emulator, create the table and bucket, serve the
 	$(LOCAL_REGION) $(PY) api/devtools/cli.py run-local --emulator-host $(EMULATOR_HOST) --emulator-port $(EMULATOR_PORT)
 
 serve: venv ## Serve the API only, against whatever AWS_ENDPOINT_URL points at (or real AWS); creates nothing
-	$(if $(AWS_ENDPOINT_URL),$(LOCAL_REGION)) $(BIN)/gunicorn --config api/gunicorn.conf.py
+	$(if $(AWS_ENDPOINT_URL),$(LOCAL_REGION)) $(PY) api/serve.py
 
 emulator: venv ## Run only the embedded emulator (moto server) on 127.0.0.1:4566, in the foreground
 	$(LOCAL_REGION) $(BIN)/moto_server -H $(EMULATOR_HOST) -p $(EMULATOR_PORT)

@@ -12,6 +12,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -35,6 +36,16 @@ LATENCY = Histogram(
 BACKEND_ERRORS = Counter(
     "users_api_backend_errors_total", "Failed calls to DynamoDB or S3, after the SDK's retries.",
     ["backend", "operation"],
+)
+
+# Per process; "livesum" adds up the live processes should several ever serve one pod.
+IN_FLIGHT = Gauge(
+    "users_api_requests_in_flight", "Requests being handled right now.",
+    multiprocess_mode="livesum",
+)
+WORKER_THREADS = Gauge(
+    "users_api_worker_threads", "Request-serving threads (the capacity of the pod).",
+    multiprocess_mode="livesum",
 )
 
 access_log = logging.getLogger("users_api.access")

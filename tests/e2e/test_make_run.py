@@ -14,8 +14,7 @@ from tests.fixtures.emulator import API_DIR, emulator_env, free_port, wait_until
 
 def test_run_local_serves_the_api_and_stops_everything_on_ctrl_c():
     emulator_port, api_port = free_port(), free_port()
-    env = emulator_env("unused", PORT=str(api_port), LOG_LEVEL="WARNING",
-                       PROMETHEUS_MULTIPROC_DIR=f"/tmp/users-api-run-local-{api_port}")
+    env = emulator_env("unused", PORT=str(api_port), LOG_LEVEL="WARNING")
     del env["AWS_ENDPOINT_URL"]
     process = subprocess.Popen(
         [sys.executable, str(API_DIR / "devtools" / "cli.py"), "run-local",
