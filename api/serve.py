@@ -90,7 +90,7 @@ class ServingSettings:
 
 def _protocol_error(request, status: int, message: str) -> tuple[str, list[tuple[str, str]], bytes]:
     """The API's error answer for a request that never reached the application."""
-    from chalicelib.http import rejected_before_routing
+    from chalicelib.middleware import rejected_before_routing
 
     headers = {name.lower().replace("_", "-"): value
                for name, value in (getattr(request, "headers", None) or {}).items()}

@@ -28,11 +28,11 @@ def test_metrics_count_every_request(start_server, aws_env):
     assert metrics.headers["Content-Type"].startswith("text/plain")
     text = metrics.text
     assert sample(text, "users_api_requests_total",
-                  route="/openapi.json", method="GET", status="200") == 30
+                  route="/openapi.json", method="GET", status="200", listing="") == 30
     assert sample(text, "users_api_requests_total",
-                  route="unmatched", method="GET", status="404") == 1
+                  route="unmatched", method="GET", status="404", listing="") == 1
     assert sample(text, "users_api_request_duration_seconds_count",
-                  route="/openapi.json", method="GET") == 30
+                  route="/openapi.json", method="GET", listing="") == 30
     assert "users_api_request_duration_seconds_bucket" in text
 
 
