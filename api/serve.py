@@ -58,9 +58,13 @@ class ServingSettings:
     # Idle keep-alive: longer than the ALB's 60 s idle timeout, so the ALB closes first.
     keepalive_timeout: int = 75
     # From a request's first byte to its last: a client slower than this gets 408 and is closed.
-    request_receive_timeout: int = 60
+    # 20 s: a 5 MiB avatar needs about 2 Mbit/s; and slots held by slow clients free up well
+    # within the kubelet's liveness budget (3 x 10 s).
+    request_receive_timeout: int = 20
     graceful_timeout: int = 20
-    connection_limit: int = 1000
+    # Bodies over 512 KB are buffered in /tmp while they arrive: at most this many times the
+    # request limit (about 5.1 MiB) at once, 1 GiB at the default.
+    connection_limit: int = 200
     forwarded_allow_ips: str = "127.0.0.1"
 
     @classmethod
@@ -189,7 +193,8 @@ class _Lanes:
 class Service:
     """The API and metrics listeners on one event loop, with graceful shutdown."""
 
-    def __init__(self, settings: ServingSettings, application, metrics_application) -> None:
+    def __init__(self, settings: ServingSettings, application, metrics_application,
+                 max_body_bytes: int) -> None:
         self.settings = settings
         self.socket_map: dict = {}
         self.lanes = _Lanes(settings.threads)
@@ -201,6 +206,8 @@ class Service:
             "cleanup_interval": 1,
             "connection_limit": settings.connection_limit,
             "max_request_header_size": MAX_REQUEST_HEADER_BYTES,
+            # Refused with 413 from Content-Length (or as a chunked body grows), never buffered.
+            "max_request_body_size": max_body_bytes,
             # poll(), not select(): select() cannot watch more than 1024 descriptors.
             "asyncore_use_poll": True,
             "ident": "users-api",
@@ -278,9 +285,10 @@ def main() -> int:
 
     from chalicelib import observability
     from wsgi import application
+    from wsgi import settings as app_settings
 
     try:
-        service = Service(settings, application, make_wsgi_app())
+        service = Service(settings, application, make_wsgi_app(), app_settings.max_request_bytes)
     except OSError as error:
         print(f"serve.py: cannot listen on {settings.host} ports {settings.port} (PORT) and "
               f"{settings.metrics_port} (METRICS_PORT): {error.strerror}. Another `make run` "

@@ -65,6 +65,8 @@ def _assert_error_shape(status, headers, body, expected_status):
     ("malformed request line", b"GARBAGE\r\n\r\n", 400),
     ("unsupported transfer coding", b"POST /user HTTP/1.1\r\nHost: x\r\n"
      b"Transfer-Encoding: gzip\r\n\r\n", 501),
+    ("body over the limit", b"POST /user HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data;"
+     b" boundary=x\r\nContent-Length: 999999999\r\n\r\n", 413),
 ])
 def test_refusals_have_the_json_error_shape(live_server, name, request_bytes, expected):
     _assert_error_shape(*_raw(live_server, request_bytes), expected)
