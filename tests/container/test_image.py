@@ -63,7 +63,7 @@ def test_image_holds_only_the_app_and_the_locked_runtime(container_engine, app) 
     assert top == "api"
     shipped = set(container_engine.exec(app.name, "ls", "-A", "/app/api").stdout.split())
     # The operator's command ships; the dev-only tools (emulator, run-local) do not.
-    assert {"app.py", "wsgi.py", "manage.py", "gunicorn.conf.py", "chalicelib", "chalice_wsgi"} <= shipped
+    assert {"app.py", "wsgi.py", "manage.py", "serve.py", "chalicelib", "chalice_wsgi"} <= shipped
     assert "devtools" not in shipped, shipped
     assert not re.search(r"^(tests?|\.venv|\.git|\.env)$", listing, re.M), listing
     assert container_engine.exec(app.name, "sh", "-c", "command -v gcc cc make",
