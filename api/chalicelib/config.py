@@ -28,8 +28,8 @@ class Settings:
     avatar_decode_concurrency: int = 1
     log_level: str = "INFO"
     readiness_cache_seconds: float = 5.0
-    # Every DynamoDB and S3 call of one request, retries included, ends within this
-    # (chalicelib/adapters/deadline.py); at most MAX_BACKEND_DEADLINE_SECONDS.
+    # Every DynamoDB and S3 call of one request, retries included, ends within this, counted
+    # from its first call (chalicelib/adapters/deadline.py); at most MAX_BACKEND_DEADLINE_SECONDS.
     backend_deadline_seconds: float = 8.0
 
     @property

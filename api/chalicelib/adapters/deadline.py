@@ -3,8 +3,10 @@
 Per-call timeouts alone add up: POST /user makes two or three calls, the whole listing one per
 1 MB page, and the SDK retries each call. So each request opens a deadline (the middleware does,
 BACKEND_DEADLINE_SECONDS), and every attempt of every call on a client given to `bound_by_deadline`
-reads for at most the time that is left; once it has passed, no attempt starts. Outside a
-request (the operator's commands) there is no deadline and the client's own timeouts apply.
+reads for at most the time that is left; once it has passed, no attempt starts. The clock starts
+at the request's first backend call, so time spent before it (an avatar waiting for its turn to
+be decoded) is not taken from the backend. Outside a request (the operator's commands) there is
+no deadline and the client's own timeouts apply.
 """
 
 from __future__ import annotations
@@ -16,8 +18,19 @@ from contextvars import ContextVar
 
 from botocore.exceptions import BotoCoreError
 
-# (monotonic end, length in seconds) of the current request's deadline, if any.
-_deadline: ContextVar[tuple[float, float] | None] = ContextVar("backend_deadline", default=None)
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end: float | None = None  # set by the request's first backend call
+
+    def left(self) -> float:
+        if self.end is None:
+            self.end = time.monotonic() + self.seconds
+        return self.end - time.monotonic()
+
+
+_deadline: ContextVar[_Deadline | None] = ContextVar("backend_deadline", default=None)
 # An attempt never gets less than this to read its answer, so a nearly spent deadline still
 # fails as a timeout rather than as a zero-length read.
 _MIN_READ_SECONDS = 0.05
@@ -29,7 +42,7 @@ class DeadlineExceeded(BotoCoreError):
 
 @contextmanager
 def backend_deadline(seconds: float) -> Iterator[None]:
-    token = _deadline.set((time.monotonic() + seconds, seconds))
+    token = _deadline.set(_Deadline(seconds))
     try:
         yield
     finally:
@@ -40,10 +53,9 @@ def _before_send(request, **_: object) -> None:
     current = _deadline.get()
     if current is None:
         return
-    end, seconds = current
-    left = end - time.monotonic()
+    left = current.left()
     if left <= 0:
-        raise DeadlineExceeded(seconds=seconds)
+        raise DeadlineExceeded(seconds=current.seconds)
     config = request.context.get("client_config")
     configured = getattr(config, "read_timeout", None) or left
     # botocore reads a per-request read timeout from the request's context.
@@ -58,8 +70,8 @@ def _before_retry(caught_exception=None, response=None, **_: object) -> None:
         return
     failed = caught_exception is not None or (
         response is not None and getattr(response[0], "status_code", 200) in (429, 500, 502, 503, 504))
-    if failed and time.monotonic() >= current[0]:
-        raise DeadlineExceeded(seconds=current[1])
+    if failed and current.left() <= 0:
+        raise DeadlineExceeded(seconds=current.seconds)
 
 
 def bound_by_deadline(client):
