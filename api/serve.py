@@ -294,7 +294,8 @@ def main() -> int:
               f"{settings.metrics_port} (METRICS_PORT): {error.strerror}. Another `make run` "
               "or `make serve`? Give this one other ports.", file=sys.stderr)
         return 1
-    observability.WORKER_THREADS.set(service.lanes.capacity)
+    # The API's threads: its capacity (the probe lane's 3 serve the kubelet and Prometheus).
+    observability.WORKER_THREADS.set(settings.threads)
     signal.signal(signal.SIGTERM, service.request_stop)
     # Ctrl-C and SIGQUIT stop at once, as before.
     signal.signal(signal.SIGQUIT, lambda *_: os._exit(0))
