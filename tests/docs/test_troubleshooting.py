@@ -156,3 +156,51 @@ def test_the_docker_messages_of_the_localstack_targets_are_quoted(client, tmp_pa
     assert messages
     for message in messages:
         assert quoted(message, lines), f"not in the README's Troubleshooting: {message!r}"
+
+
+def test_the_no_credentials_message_of_a_second_terminal_is_quoted():
+    env = {k: v for k, v in clean_make_env().items() if not k.startswith("AWS_")}
+    env.update({"AWS_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"})
+    result = subprocess.run([sys.executable, str(REPO / "api" / "manage.py"), "sweep-orphans"],
+                            capture_output=True, text=True, timeout=60, check=False, env=env)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert quoted(last, troubleshooting_lines()), f"not in the README's Troubleshooting: {last!r}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_taken_api_port_message_is_quoted(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port, metrics_port = taken.getsockname()[1], free_port()
+        env = {**clean_make_env(), "PORT": str(port), "METRICS_PORT": str(metrics_port),
+               "LOG_LEVEL": "WARNING"}
+        result = subprocess.run(
+            [sys.executable, str(REPO / "api" / "devtools" / "cli.py"), "run-local",
+             "--emulator-port", str(free_port()), "--avatar-port", str(free_port())],
+            capture_output=True, text=True, timeout=120, check=False, env=env)
+    assert result.returncode != 0
+    message = result.stderr.strip().splitlines()[-1]
+    message = message.replace(f" {port} (PORT)", " 8000 (PORT)").replace(f" {metrics_port} (", " 9090 (")
+    assert quoted(message, troubleshooting_lines()), f"not in the README's Troubleshooting: {message!r}"
+
+
+def test_the_taken_avatar_port_message_is_quoted():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, str(REPO / "api" / "devtools" / "cli.py"), "run-local",
+             "--emulator-port", str(free_port()), "--avatar-port", str(port)],
+            capture_output=True, text=True, timeout=60, check=False, env=clean_make_env())
+    assert result.returncode != 0
+    message = result.stderr.strip().replace(f"port {port} ", "port 8001 ")
+    assert quoted(message, troubleshooting_lines()), f"not in the README's Troubleshooting: {message!r}"

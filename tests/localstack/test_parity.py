@@ -29,7 +29,7 @@ TABLE_ARN = "<aws_dynamodb_table.users.arn>"
 BUCKET_ARN = "<aws_s3_bucket.avatars.arn>"
 PREFIX = provisioning.AVATARS_PREFIX
 
-# The data contract (README, Operations): a TLS-only bucket policy (and, as in the CDK stack, TLS >= 1.2).
+# The data contract (api/README, Operations): a TLS-only bucket policy (and, as in the CDK stack, TLS >= 1.2).
 TLS_ONLY_POLICY = [
     {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*",
      "Resource": [BUCKET_ARN, f"{BUCKET_ARN}/*"],
@@ -39,7 +39,7 @@ TLS_ONLY_POLICY = [
      "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}}},
 ]
 
-# The app role (README, Operations): exactly these, and nothing else. No s3:DeleteObjectVersion:
+# The app role (api/README.md, Operations): exactly these, and nothing else. No s3:DeleteObjectVersion:
 # a failed write's compensation leaves a delete marker; the noncurrent-version expiry removes
 # the bytes, and a compromised pod cannot purge history.
 CONTRACT_APP_POLICY = [
