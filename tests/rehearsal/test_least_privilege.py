@@ -42,6 +42,9 @@ def test_the_smoke_made_the_calls_it_should(smoke):
     sweep_operations = {(r["service"], r["operation"]) for r in smoke.sweep_calls}
     assert {("s3", "ListObjectsV2"), ("dynamodb", "Scan")} <= sweep_operations
     assert all(r["status"] < 400 or r["operation"] == "PutItem" for r in smoke.app_calls), smoke.app_calls
+    # The duplicate's compensation: a plain delete (a delete marker), never a version delete.
+    deletes = [r for r in smoke.app_calls if r["operation"] == "DeleteObject"]
+    assert deletes and not any("VersionId" in r["params"] for r in deletes)
 
 
 def test_every_app_call_is_allowed_by_the_synthesized_app_policy(rehearsal, smoke):
