@@ -110,7 +110,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
 @dataclass
 class Smoke:
     base_url: str
-    avatar_base_url: str | None  # the local avatar server, when this checkout has one
+    avatar_base_url: str  # the local avatar server (the distribution's stand-in)
     responses: dict[str, requests.Response]
     created: dict
     sweep: subprocess.CompletedProcess
@@ -130,11 +130,9 @@ def _records(path: Path) -> list[dict]:
 
 
 def _avatar_server(deployment: Deployment, bucket: str):
-    """The dev-only avatar server (CloudFront's part) when this checkout has one, else None."""
-    try:
-        from devtools.avatar_server import start_avatar_server
-    except ImportError:
-        return None
+    """The dev-only avatar server, playing the distribution's part: (server, port)."""
+    from devtools.avatar_server import start_avatar_server
+
     port = free_port()
     # It reads with its own (here: the emulator's admin) credentials, as CloudFront reads through
     # origin access control; the bucket stays private.
@@ -153,14 +151,14 @@ def smoke(rehearsal: Rehearsed, start_server, tmp_path_factory) -> Iterator[Smok
     lifted = LiftedBucketPolicy(d, outputs["AvatarsBucketName"])
     lifted.lift()  # see LiftedBucketPolicy: moto misreads the TLS-only denies
     served = _avatar_server(d, outputs["AvatarsBucketName"])
-    avatar_base_url = f"http://127.0.0.1:{served[1]}" if served else None
+    avatar_base_url = f"http://127.0.0.1:{served[1]}"
     app_record = workdir / "app-calls.jsonl"
     config = {
         "USERS_TABLE": outputs["UsersTableName"],
         "AVATARS_BUCKET": outputs["AvatarsBucketName"],
         "AWS_REGION": outputs["AwsRegion"],
         # In AWS this is AvatarBaseUrl (the distribution); here the avatar server plays it.
-        "AVATAR_BASE_URL": avatar_base_url or outputs["AvatarBaseUrl"],
+        "AVATAR_BASE_URL": avatar_base_url,
     }
     recorder_path = os.pathsep.join([str(RECORDER_DIR), str(API_DIR)])
     env = d.client_env(**config, **app_credentials, PYTHONPATH=recorder_path,
@@ -184,7 +182,7 @@ def smoke(rehearsal: Rehearsed, start_server, tmp_path_factory) -> Iterator[Smok
         stored_avatar = d.client("s3").get_object(Bucket=outputs["AvatarsBucketName"], Key=key)
         stored_avatar = {"key": key, "content_type": stored_avatar["ContentType"],
                          "body": stored_avatar["Body"].read()}
-    if served and created:
+    if created:
         responses["avatar"] = requests.get(created["avatar_url"], timeout=30)
     # An object no user references, so the sweep's dry run has something to report.
     orphan_key = "avatars/" + "0" * 32 + ".png"
@@ -208,8 +206,7 @@ def smoke(rehearsal: Rehearsed, start_server, tmp_path_factory) -> Iterator[Smok
                     lifted=lifted)
     finally:
         lifted.restore()
-        if served:
-            served[0].shutdown()
+        served[0].shutdown()
 
 
 # ---------------------------------------------------------------------- IAM enforcement
