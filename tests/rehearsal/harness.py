@@ -40,7 +40,7 @@ CDK_DIR = REPO / "cdk"
 CDK_CLI = CDK_DIR / "node_modules" / ".bin" / "cdk"
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-west-1"  # not the SDK default, so nothing passes by falling back to us-east-1
-CLI_TIMEOUT_SECONDS = int(os.environ.get("REHEARSAL_CLI_TIMEOUT", "300"))
+CLI_TIMEOUT_SECONDS = 300
 CDK_QUIET_ENV = {
     "CDK_DISABLE_CLI_TELEMETRY": "true",
     "CDK_DISABLE_VERSION_CHECK": "true",

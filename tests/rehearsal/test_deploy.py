@@ -114,6 +114,11 @@ def test_outputs_are_what_the_deploy_flow_reads(rehearsal):
     d.client("iam").get_role(RoleName=outputs["SweepRoleArn"].rsplit("/", 1)[1])
     assert re.fullmatch(r"https://[a-z0-9]+\.cloudfront\.net", outputs["AvatarBaseUrl"])
     assert outputs["ClusterName"] == "users-api-dev"  # the cluster template's fixed name
+    # what the CLI itself printed for the stacks it deployed (--outputs-file) is the same
+    printed = json.loads((rehearsal.deployment.workdir / "cdk-outputs.json").read_text())
+    for name, record in rehearsal.deployment.stacks.items():
+        if record.status != "API":
+            assert printed[name] == record.outputs, name
     assert outputs["IngressClassName"] == "alb"
 
 
