@@ -55,8 +55,9 @@ def test_the_avatar_url_serves_the_bytes(rehearsal, smoke):
 
 
 def test_the_sweep_dry_run_reports_the_orphan_and_deletes_nothing(smoke):
-    # exit 0, or 3 where the sweep signals "orphans found" (CONTRACTS: sweep exit codes)
-    assert smoke.sweep.returncode in (0, 3), smoke.sweep.stderr
+    from manage import EXIT_ORPHANS_FOUND
+
+    assert smoke.sweep.returncode == EXIT_ORPHANS_FOUND, smoke.sweep.stderr  # found, not failed
     report = json.loads(smoke.sweep.stdout)
     assert report["mode"] == "dry-run"
     assert smoke.orphan_key in report["orphans"]
