@@ -54,7 +54,7 @@ help: ## List every target, grouped by area
 	@awk 'BEGIN {FS = ":.*## "} \
 	  FNR == 1 {area = "Other (no ##@ line above them)"} \
 	  /^##@ / {area = substr($$0, 5); if (!(area in seen)) {seen[area] = 1; order[++n] = area}; next} \
-	  /^[a-zA-Z0-9_.-]+:.*## / {list[area] = list[area] sprintf("  \033[36m%-22s\033[0m %s\n", $$1, $$2)} \
+	  /^[a-zA-Z0-9_.-]+:.*## / {gsub(/[$$][$$]/, "$$", $$2); list[area] = list[area] sprintf("  \033[36m%-22s\033[0m %s\n", $$1, $$2)} \
 	  END {for (i = 1; i <= n; i++) printf "%s\033[1m%s\033[0m\n%s", (i > 1 ? "\n" : ""), order[i], list[order[i]]}' \
 	  $(MAKEFILE_LIST)
 
