@@ -16,7 +16,8 @@ from chalicelib.startup import set_up
 def http_middleware(request, get_response):
     set_up()
     started = time.perf_counter()
-    request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+    request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER),
+                                 request.context.get("requestId"))
     try:
         response = get_response(request)
     except ApiError as error:

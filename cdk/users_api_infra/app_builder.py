@@ -10,6 +10,7 @@ from users_api_infra.cluster_stack import ClusterStack
 from users_api_infra.data_stack import DataStack
 from users_api_infra.nag import attach_checks
 from users_api_infra.registry_stack import RegistryStack
+from users_api_infra.serverless_stack import add_serverless_stack
 from users_api_infra.settings import EnvSettings, deployment_environment, settings_from_node
 
 # Short role names of the stacks; stack names are users-api-<env>-<role>.
@@ -60,5 +61,6 @@ def build(app: App, env: Environment | None = None) -> UsersApiStacks:
     for stack in (data, registry, cluster):
         Tags.of(stack).add("project", "users-api")
         Tags.of(stack).add("environment", settings.name)
+    add_serverless_stack(app, settings, data, **common)  # opt-in: -c serverless=true
     attach_checks(app)
     return UsersApiStacks(settings=settings, data=data, registry=registry, cluster=cluster)
