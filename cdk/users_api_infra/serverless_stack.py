@@ -261,7 +261,7 @@ class ServerlessStack(Stack):
         ):
             acknowledge(self.api, rule, reason)
         acknowledge(
-            self,
+            self.api.node.find_child("CloudWatchRole"),
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
             "AmazonAPIGatewayPushToCloudWatchLogs]",
             "API Gateway's account-wide CloudWatch role, created by aws-cdk-lib with the AWS "
@@ -293,8 +293,19 @@ class _AcknowledgeSharedWildcards:
             for resource in resources if isinstance(resources, list) else [resources]:
                 finding = _nag_resource_name(resource)
                 if finding.endswith("/" + AVATARS_PREFIX + "*"):
-                    acknowledge(self.policy, f"AwsSolutions-IAM5[Resource::{finding}]", self.REASON)
+                    rule_id = f"AwsSolutions-IAM5[Resource::{finding}]"
+                    acknowledge(self.policy, rule_id, self.REASON)
+                    self._record(rule_id)
         return []
+
+    def _record(self, rule_id: str) -> None:
+        # cdk-nag copies acknowledgements into the template's Metadata before this runs, so this
+        # one is copied here: the audit trail next to the resource, like every other one.
+        resource = self.policy.node.default_child
+        recorded = resource.get_metadata("cdk_nag") or {"rules_to_suppress": []}
+        rules = [r for r in recorded["rules_to_suppress"] if r["id"] != rule_id]
+        resource.add_metadata("cdk_nag", {
+            "rules_to_suppress": [*rules, {"id": rule_id, "reason": self.REASON}]})
 
 
 def _nag_resource_name(resource) -> str:

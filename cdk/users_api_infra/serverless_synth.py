@@ -31,7 +31,11 @@ def synth(env_name: str, outdir: str, extra_context: dict[str, object] | None = 
                "serverless": "true", "aws:cdk:disable-asset-staging": True}
     app = cdk.App(outdir=outdir, context=context)
     settings = settings_from_node(app.node)
-    data = DataStack(app, settings.stack_name("data"), settings=settings, env=cdk.Environment())
+    data = DataStack(app, settings.stack_name("data"), settings=settings, env=cdk.Environment(),
+                     termination_protection=settings.termination_protection)
+    # As the app builder tags it, so the data stack here is the one `make deploy` deploys.
+    cdk.Tags.of(data).add("project", "users-api")
+    cdk.Tags.of(data).add("environment", settings.name)
     add_serverless_stack(app, settings, data, env=cdk.Environment())
     attach_checks(app)
     try:
