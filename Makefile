@@ -42,7 +42,7 @@ serve: venv ## Serve the API only, against whatever AWS_ENDPOINT_URL points at (
 emulator: venv ## Run only the embedded emulator (moto server) on 127.0.0.1:4566, in the foreground
 	$(LOCAL_REGION) $(BIN)/moto_server -H $(EMULATOR_HOST) -p $(EMULATOR_PORT)
 
-test: venv ## Run the whole suite (starts and stops the emulator and everything else it needs)
+test: venv cdk-install tools ## Run the whole suite (installs the pinned CDK CLI, helm and kubectl; starts and stops the emulator and everything else it needs)
 	$(LOCAL_REGION) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv ## Lint the Python code with ruff

@@ -53,6 +53,30 @@ def _log(msg: str) -> None:
     print(f"[image] {msg}", file=sys.stderr, flush=True)
 
 
+# BuildKit: RUN --mount, and container/Dockerfile.dockerignore next to the Dockerfile.
+BUILD_ENV = {"DOCKER_BUILDKIT": "1"}
+
+
+def build_command(engine: str, tag: str, *, platform: str | None = None,
+                  base_image: str | None = None, no_cache: bool = False) -> list[str]:
+    """The engine's argv that builds container/Dockerfile; run it from the repository root.
+
+    Shared by `make image` (docker) and the deploy flow. base_image None keeps the Dockerfile's
+    own BASE_IMAGE; platform (e.g. linux/amd64) pins the target architecture. The image labels
+    (version, git revision, source) are build args either way.
+    """
+    cmd = [engine, "build", "--file", str(DOCKERFILE.relative_to(REPO)), "--tag", tag]
+    if platform:
+        cmd += ["--platform", platform]
+    if engine == "podman":  # buildah does not look for <Dockerfile>.dockerignore by itself
+        cmd += ["--ignorefile", str(podman_env.IGNOREFILE.relative_to(REPO))]
+    cmd += podman_env.build_args(base_image)
+    if no_cache:
+        cmd.append("--no-cache")
+    cmd.append(".")
+    return cmd
+
+
 @dataclass
 class Engine:
     """A container engine command (docker or podman) with the environment it needs."""
@@ -73,16 +97,12 @@ class Engine:
         """Build container/Dockerfile from the repo root; return the seconds it took."""
         if self.name == "podman":
             return podman_env.build(tag, no_cache=no_cache)
-        cmd = ["build", "--file", str(DOCKERFILE), "--tag", tag]
-        cmd += podman_env.build_args(os.environ.get("USERS_API_BASE_IMAGE"))
-        if no_cache:
-            cmd.append("--no-cache")
-        cmd.append(str(REPO))
-        _log(f"$ {self.name} {' '.join(cmd)}")
+        cmd = build_command(self.name, tag, base_image=os.environ.get("USERS_API_BASE_IMAGE"),
+                            no_cache=no_cache)
+        _log(f"$ {' '.join(cmd)}")
         started = time.monotonic()
-        # BuildKit: RUN --mount, and container/Dockerfile.dockerignore next to the Dockerfile.
-        env = {**self.env, "DOCKER_BUILDKIT": "1"}
-        subprocess.run([self.name, *cmd], check=True, env=env, cwd=REPO)  # noqa: S603
+        env = {**self.env, **BUILD_ENV}
+        subprocess.run(cmd, check=True, env=env, cwd=REPO)  # noqa: S603
         elapsed = time.monotonic() - started
         _log(f"built {tag} in {elapsed:.1f}s")
         return elapsed

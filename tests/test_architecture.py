@@ -45,8 +45,10 @@ def imports_of(path: Path, root: Path) -> set[str]:
 
 
 def graph(root: Path, *patterns: str) -> dict[str, set[str]]:
+    # Only the project's own code: not installed tools (cdk/node_modules) or build output.
+    skipped = {"__pycache__", "node_modules", "cdk.out"}
     files = sorted({path for pattern in patterns for path in root.glob(pattern)
-                    if "__pycache__" not in path.parts})
+                    if not skipped.intersection(path.relative_to(root).parts)})
     return {module_name(path, root): imports_of(path, root) for path in files}
 
 

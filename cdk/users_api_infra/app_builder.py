@@ -1,4 +1,4 @@
-"""Builds the three stacks of one environment into a CDK App (used by app.py and the tests)."""
+"""Builds the four stacks of one environment into a CDK App (used by app.py and the tests)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aws_cdk import App, Environment, Tags
 
+from users_api_infra.cdn_stack import AvatarCdnStack
 from users_api_infra.cluster_stack import ClusterStack
 from users_api_infra.data_stack import DataStack
 from users_api_infra.nag import attach_checks
@@ -13,8 +14,8 @@ from users_api_infra.registry_stack import RegistryStack
 from users_api_infra.serverless_stack import add_serverless_stack
 from users_api_infra.settings import EnvSettings, deployment_environment, settings_from_node
 
-# Short role names of the stacks; stack names are users-api-<env>-<role>.
-STACK_ROLES = ("data", "registry", "cluster")
+# Short role names of the stacks, in deploy order; stack names are users-api-<env>-<role>.
+STACK_ROLES = ("data", "registry", "avatars-cdn", "cluster")
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,16 @@ class UsersApiStacks:
     settings: EnvSettings
     data: DataStack
     registry: RegistryStack
+    avatars_cdn: AvatarCdnStack
     cluster: ClusterStack
 
     def by_role(self) -> dict[str, object]:
-        return {"data": self.data, "registry": self.registry, "cluster": self.cluster}
+        return {
+            "data": self.data,
+            "registry": self.registry,
+            "avatars-cdn": self.avatars_cdn,
+            "cluster": self.cluster,
+        }
 
 
 def build(app: App, env: Environment | None = None) -> UsersApiStacks:
@@ -40,7 +47,9 @@ def build(app: App, env: Environment | None = None) -> UsersApiStacks:
         app,
         settings.stack_name("data"),
         settings=settings,
-        description=f"users-api {settings.name}: DynamoDB users table, S3 avatars bucket, app IAM role",
+        description=(
+            f"users-api {settings.name}: DynamoDB users table, S3 avatars bucket, app and sweep IAM roles"
+        ),
         **common,
     )
     registry = RegistryStack(
@@ -50,17 +59,30 @@ def build(app: App, env: Environment | None = None) -> UsersApiStacks:
         description=f"users-api {settings.name}: ECR image repository",
         **common,
     )
+    avatars_cdn = AvatarCdnStack(
+        app,
+        settings.stack_name("avatars-cdn"),
+        settings=settings,
+        avatars_bucket=data.avatars_bucket,
+        description=(
+            f"users-api {settings.name}: CloudFront (OAC) for avatars/* and the avatars bucket policy"
+        ),
+        **common,
+    )
     cluster = ClusterStack(
         app,
         settings.stack_name("cluster"),
         settings=settings,
         app_role=data.app_role,
+        sweep_role=data.sweep_role,
         description=f"users-api {settings.name}: VPC and EKS Auto Mode cluster",
         **common,
     )
-    for stack in (data, registry, cluster):
+    for stack in (data, registry, avatars_cdn, cluster):
         Tags.of(stack).add("project", "users-api")
         Tags.of(stack).add("environment", settings.name)
-    add_serverless_stack(app, settings, data, **common)  # opt-in: -c serverless=true
+    add_serverless_stack(app, settings, data, avatars_cdn, **common)  # opt-in: -c serverless=true
     attach_checks(app)
-    return UsersApiStacks(settings=settings, data=data, registry=registry, cluster=cluster)
+    return UsersApiStacks(
+        settings=settings, data=data, registry=registry, avatars_cdn=avatars_cdn, cluster=cluster
+    )

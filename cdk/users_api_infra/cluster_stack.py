@@ -7,11 +7,16 @@ Choices (explained in cdk/README.md):
   ``general-purpose`` pool is replaced by a ``users-api`` NodePool with CPU/memory limits
   (sized per environment) and amd64-only instances (the image is built for amd64).
 * metrics-server (for the HPA) is the EKS community add-on.
+* NetworkPolicy is enforced: the ``amazon-vpc-cni`` ConfigMap in kube-system switches on Auto
+  Mode's network-policy controller, and the ``users-api`` NodeClass (used by the NodePool the app
+  runs in) has ``networkPolicy: DefaultAllow``, so nodes enforce the chart's policies.
+* Logs outlive nodes: the Amazon CloudWatch Observability add-on (Pod Identity) ships pod and
+  node logs to CloudWatch Logs, into log groups created here with a retention.
 * Endpoint access: the private endpoint is always on (nodes, the CDK kubectl handler). The public
-  one is limited to ``apiAllowedCidrs`` when given; otherwise it is open in dev (IAM auth still
-  applies) and off in prod (private-only).
-* The app's ServiceAccount is created by the Helm chart. This stack only associates it with the
-  data stack's role (EKS Pod Identity) -- it never creates the ServiceAccount.
+  one is limited to ``apiAllowedCidrs`` when given; otherwise ``public_api_endpoint`` decides:
+  open in dev (IAM auth still applies), off in prod (private-only).
+* The app's and the sweep's ServiceAccounts are created by the Helm chart. This stack only
+  associates them with the data stack's roles (EKS Pod Identity) -- it never creates them.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
-from aws_cdk.lambda_layer_kubectl_v35 import KubectlV35Layer
 from constructs import Construct
 
 from users_api_infra.nag import acknowledge
@@ -33,12 +37,23 @@ from users_api_infra.versions import (
     KUBERNETES_VERSION,
     NAMESPACE,
     SERVICE_ACCOUNT,
+    SWEEP_SERVICE_ACCOUNT,
+    kubectl_layer_class,
 )
 
-# The kubectl layer must match the cluster's minor version (kubectl version-skew policy).
-KUBECTL_LAYER_VERSION = "1.35"
-
 NODE_POOL_NAME = "users-api"
+# The NodeClass of the users-api NodePool: the built-in "default" one plus network policy.
+NODE_CLASS_NAME = "users-api"
+
+# Amazon CloudWatch Observability add-on: its agents (CloudWatch agent, Fluent Bit) run as this
+# service account and get their permissions through the add-on's own Pod Identity association.
+OBSERVABILITY_ADDON = "amazon-cloudwatch-observability"
+OBSERVABILITY_NAMESPACE = "amazon-cloudwatch"
+OBSERVABILITY_SERVICE_ACCOUNT = "cloudwatch-agent"
+OBSERVABILITY_MANAGED_POLICIES = ("CloudWatchAgentServerPolicy",)
+# The log groups Container Insights writes to; created here first so they have a retention
+# (the agents would otherwise create them with "never expire").
+CONTAINER_LOG_GROUPS = ("application", "dataplane", "host", "performance")
 
 # AWS managed policies EKS Auto Mode requires on the cluster role (attached by aws_eks_v2).
 CLUSTER_MANAGED_POLICIES = (
@@ -65,19 +80,17 @@ class ClusterStack(Stack):
         *,
         settings: EnvSettings,
         app_role: iam.IRole,
+        sweep_role: iam.IRole,
         **kwargs,
     ):
         self.settings = settings
         super().__init__(scope, construct_id, **kwargs)
-        if KUBECTL_LAYER_VERSION != KUBERNETES_VERSION:
-            raise ValueError(
-                f"kubectl layer {KUBECTL_LAYER_VERSION} does not match Kubernetes {KUBERNETES_VERSION}"
-            )
 
         self.vpc = self._vpc(settings)
         self.cluster = self._cluster(settings)
         self._platform_manifests(settings)
-        self._app_identity(app_role)
+        self._observability(settings)
+        self._pod_identities(app_role, sweep_role)
         if settings.admin_principal_arn:
             self.cluster.grant_access(
                 "AdminAccess",
@@ -185,15 +198,18 @@ class ClusterStack(Stack):
         return self.node_role
 
     def _endpoint_access(self, settings: EnvSettings) -> eks.EndpointAccess:
-        if settings.api_allowed_cidrs:
-            return eks.EndpointAccess.PUBLIC_AND_PRIVATE.only_from(*settings.api_allowed_cidrs)
-        if settings.retain_data:  # prod without an allow-list: no public endpoint at all
-            return eks.EndpointAccess.PRIVATE
-        return eks.EndpointAccess.PUBLIC_AND_PRIVATE
+        cidrs = public_endpoint_cidrs(settings)
+        if cidrs is None:
+            return eks.EndpointAccess.PRIVATE  # prod without an allow-list: no public endpoint
+        if cidrs == OPEN_TO_THE_INTERNET:
+            return eks.EndpointAccess.PUBLIC_AND_PRIVATE
+        return eks.EndpointAccess.PUBLIC_AND_PRIVATE.only_from(*cidrs)
 
     def _cluster(self, settings: EnvSettings) -> eks.Cluster:
         # Pre-create the control-plane log group so it has a retention (EKS would create it
-        # with "never expire") and goes away with the stack in dev.
+        # with "never expire") and goes away with the stack in dev. Its name is fixed by EKS:
+        # prod keeps it with RETAIN_ON_UPDATE_OR_DELETE, so a failed first create removes it
+        # and the next deploy does not stop at "already exists".
         control_plane_logs = logs.LogGroup(
             self,
             "ControlPlaneLogs",
@@ -223,7 +239,7 @@ class ClusterStack(Stack):
             # The kubectl handler (a Lambda custom resource) applies the platform manifests
             # below. It runs in the private subnets and talks to the private endpoint.
             kubectl_provider_options=eks.KubectlProviderOptions(
-                kubectl_layer=KubectlV35Layer(self, "KubectlLayer"),
+                kubectl_layer=kubectl_layer_class()(self, "KubectlLayer"),
                 private_subnets=self.vpc.private_subnets,
             ),
             output_config_command=False,
@@ -234,6 +250,41 @@ class ClusterStack(Stack):
     # ------------------------------------------------------------------- in-cluster platform
     def _platform_manifests(self, settings: EnvSettings) -> None:
         cluster = self.cluster
+        # NetworkPolicy enforcement, the two documented steps for EKS Auto Mode: (1) switch on
+        # the network-policy controller with the amazon-vpc-cni ConfigMap in kube-system; (2) a
+        # NodeClass with networkPolicy set, for the nodes the app runs on. Without both, the
+        # chart's NetworkPolicy objects are accepted but do nothing. DefaultAllow: pods that no
+        # policy selects keep working; the chart's policy selects the app's pods.
+        network_policy = cluster.add_manifest(
+            "NetworkPolicyController",
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "amazon-vpc-cni", "namespace": "kube-system"},
+                "data": {"enable-network-policy-controller": "true"},
+            },
+        )
+        node_class = cluster.add_manifest(
+            "NodeClass",
+            {
+                "apiVersion": "eks.amazonaws.com/v1",
+                "kind": "NodeClass",
+                "metadata": {"name": NODE_CLASS_NAME},
+                "spec": {
+                    # What the built-in "default" NodeClass uses: the cluster's node role (it
+                    # already has its EC2 access entry), the private subnets and the cluster
+                    # security group.
+                    "role": self.node_role.role_name,
+                    "subnetSelectorTerms": [
+                        {"id": subnet.subnet_id} for subnet in self.vpc.private_subnets
+                    ],
+                    "securityGroupSelectorTerms": [{"id": cluster.cluster_security_group_id}],
+                    "networkPolicy": "DefaultAllow",
+                    "networkPolicyEventLogs": "Disabled",
+                },
+            },
+        )
+        node_class.node.add_dependency(network_policy)
         node_pool = cluster.add_manifest(
             "NodePool",
             {
@@ -246,7 +297,7 @@ class ClusterStack(Stack):
                             "nodeClassRef": {
                                 "group": "eks.amazonaws.com",
                                 "kind": "NodeClass",
-                                "name": "default",
+                                "name": NODE_CLASS_NAME,
                             },
                             "requirements": [
                                 {"key": "karpenter.sh/capacity-type", "operator": "In",
@@ -335,11 +386,79 @@ class ClusterStack(Stack):
             addon_name="metrics-server",
         )
         metrics_server.node.add_dependency(node_pool)
+        node_pool.node.add_dependency(node_class)
+        self.node_pool = node_pool
+
+    # ------------------------------------------------------------------ logs outlive nodes
+    def _observability(self, settings: EnvSettings) -> None:
+        """CloudWatch Observability add-on: pod (and node) logs to CloudWatch Logs.
+
+        Auto Mode replaces nodes at least every 14 days and consolidates idle ones within
+        minutes, so logs kept only on a node vanish. The add-on's Fluent Bit ships container
+        logs to /aws/containerinsights/<cluster>/application; the log groups are created here
+        first, with a retention, and the add-on waits for them.
+        """
+        cluster = self.cluster
+        log_groups = [
+            logs.LogGroup(
+                self,
+                f"ContainerLogs{kind.capitalize()}",
+                log_group_name=f"/aws/containerinsights/{settings.cluster_name}/{kind}",
+                retention=settings.container_log_retention,
+                # Named by the add-on: prod keeps them (RETAIN_ON_UPDATE_OR_DELETE, so a failed
+                # first create removes them); dev deletes them with the stack.
+                removal_policy=settings.removal_policy,
+            )
+            for kind in CONTAINER_LOG_GROUPS
+        ]
+        self.observability_role = iam.Role(
+            self,
+            "ObservabilityRole",
+            assumed_by=self._pod_identity_principal(),
+            description=(
+                f"{OBSERVABILITY_ADDON} add-on agents in {settings.cluster_name} "
+                f"(system:serviceaccount:{OBSERVABILITY_NAMESPACE}:{OBSERVABILITY_SERVICE_ACCOUNT})"
+            ),
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(name)
+                for name in OBSERVABILITY_MANAGED_POLICIES
+            ],
+        )
+        self.observability_addon = eks.CfnAddon(
+            self,
+            "CloudWatchObservability",
+            addon_name=OBSERVABILITY_ADDON,
+            cluster_name=cluster.cluster_name,
+            pod_identity_associations=[
+                eks.CfnAddon.PodIdentityAssociationProperty(
+                    role_arn=self.observability_role.role_arn,
+                    service_account=OBSERVABILITY_SERVICE_ACCOUNT,
+                )
+            ],
+            resolve_conflicts="OVERWRITE",
+        )
+        for log_group in log_groups:
+            self.observability_addon.node.add_dependency(log_group)
+        # Its agents need nodes to run on, and the policy role must exist first.
+        self.observability_addon.node.add_dependency(self.node_pool)
+        self.container_log_groups = log_groups
+
+    def _pod_identity_principal(self) -> iam.IPrincipal:
+        """EKS Pod Identity for this cluster only (this account, this cluster's ARN)."""
+        return iam.SessionTagsPrincipal(
+            iam.ServicePrincipal("pods.eks.amazonaws.com")
+        ).with_conditions(
+            {
+                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                "ArnEquals": {"aws:SourceArn": self.cluster.cluster_arn},
+            }
+        )
 
     # ----------------------------------------------------------------------- app identity
-    def _app_identity(self, app_role: iam.IRole) -> None:
+    def _pod_identities(self, app_role: iam.IRole, sweep_role: iam.IRole) -> None:
         # EKS Pod Identity: pods using ServiceAccount users-api/users-api get the app role's
-        # credentials from the (Auto Mode built-in) Pod Identity agent. No OIDC provider, no
+        # credentials from the (Auto Mode built-in) Pod Identity agent; the sweep CronJob's
+        # ServiceAccount users-api/users-api-sweep gets the sweep role. No OIDC provider, no
         # role-arn annotation, no static keys.
         self.app_identity = eks.CfnPodIdentityAssociation(
             self,
@@ -349,14 +468,23 @@ class ClusterStack(Stack):
             service_account=SERVICE_ACCOUNT,
             role_arn=app_role.role_arn,
         )
+        self.sweep_identity = eks.CfnPodIdentityAssociation(
+            self,
+            "SweepPodIdentity",
+            cluster_name=self.cluster.cluster_name,
+            namespace=NAMESPACE,
+            service_account=SWEEP_SERVICE_ACCOUNT,
+            role_arn=sweep_role.role_arn,
+        )
 
     # -------------------------------------------------------------------- cdk-nag findings
     def _acknowledgements(self, settings: EnvSettings) -> None:
-        """Every AwsSolutions finding left in this stack, each with the reason it stays."""
-        public_endpoint_reason = endpoint_acknowledgement(settings)
-        if public_endpoint_reason:
-            acknowledge(self.cluster, "AwsSolutions-EKS1", public_endpoint_reason)
+        """Every AwsSolutions finding left in this stack, each with the reason it stays.
 
+        cdk-nag's EKS rules (EKS1 public endpoint, EKS2 control-plane logging) match only the
+        aws_eks ``CfnCluster`` and never run on this aws_eks_v2 cluster; tests/cdk asserts both
+        properties on the template instead (test_cluster_stack.py, "checks cdk-nag skips").
+        """
         for name in CLUSTER_MANAGED_POLICIES:
             acknowledge(
                 self.cluster.role,
@@ -388,7 +516,8 @@ class ClusterStack(Stack):
                 "manages the ENIs the handler needs to reach the private cluster endpoint"
             ),
             "AmazonEC2ContainerRegistryReadOnly": (
-                "lets the aws-cdk-lib kubectl handler resolve ECR-hosted Helm/OCI artifacts"
+                "is attached unconditionally by aws-cdk-lib for Helm charts pulled from ECR as "
+                "OCI artifacts; this app installs no chart through the handler, so it goes unused"
             ),
         }
         for name, why in lambda_policies.items():
@@ -417,7 +546,8 @@ class ClusterStack(Stack):
             kubectl,
             "AwsSolutions-IAM4[Policy::" + json.dumps(ecr_public, separators=(",", ":")) + "]",
             "aws-cdk-lib kubectl provider (CDK-internal): the ECR Public read-only policy is "
-            "attached only in regions where ECR Public exists, for public OCI chart pulls.",
+            "attached whenever the partition is aws (Fn::If on AWS::Partition), for Helm charts "
+            "from public ECR; this app installs no chart through the handler, so it goes unused.",
         )
         acknowledge(
             kubectl,
@@ -425,6 +555,13 @@ class ClusterStack(Stack):
             "CDK custom-resource provider framework: it may invoke any version/alias of the one "
             "kubectl handler function it fronts; the wildcard covers only that function's ARN.",
         )
+        for name in OBSERVABILITY_MANAGED_POLICIES:
+            acknowledge(
+                self.observability_role,
+                _managed_policy_finding(name),
+                f"{name} is the policy AWS documents for the {OBSERVABILITY_ADDON} add-on's "
+                "agents (metrics and log delivery to CloudWatch); AWS keeps it current.",
+            )
         acknowledge(
             handler,
             "AwsSolutions-L1",
@@ -433,21 +570,19 @@ class ClusterStack(Stack):
         )
 
 
-def endpoint_acknowledgement(settings: EnvSettings) -> str | None:
-    """Why the Kubernetes API endpoint is public (AwsSolutions-EKS1), or None when it is not."""
+OPEN_TO_THE_INTERNET = ("0.0.0.0/0",)
+
+
+def public_endpoint_cidrs(settings: EnvSettings) -> tuple[str, ...] | None:
+    """Who may reach the public Kubernetes API endpoint; None: there is no public endpoint.
+
+    The private endpoint is always on. ``apiAllowedCidrs`` opens the public one to exactly those
+    CIDRs in any environment; without it, ``public_api_endpoint`` decides (dev: open, every call
+    still needs IAM authentication and an access entry; prod: private only).
+    """
     if settings.api_allowed_cidrs:
-        return (
-            "The public API endpoint only accepts the operator CIDRs given in apiAllowedCidrs ("
-            + ", ".join(settings.api_allowed_cidrs)
-            + "); every call still needs IAM authentication and an EKS access entry."
-        )
-    if not settings.retain_data:
-        return (
-            "dev only: the public API endpoint stays reachable so `make deploy` works from a "
-            "laptop; every call still needs IAM auth plus an EKS access entry. Pass "
-            "-c apiAllowedCidrs=... to restrict it (prod is private-only by default)."
-        )
-    return None  # prod without an allow-list: private endpoint only, nothing to acknowledge
+        return settings.api_allowed_cidrs
+    return OPEN_TO_THE_INTERNET if settings.public_api_endpoint else None
 
 
 def _managed_policy_finding(name: str) -> str:

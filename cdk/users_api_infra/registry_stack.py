@@ -18,6 +18,9 @@ class RegistryStack(Stack):
         self.repository = ecr.Repository(
             self,
             "Repository",
+            # users-api-<env>: dev and prod never collide in one account and region. Named and
+            # retained in prod, hence RETAIN_ON_UPDATE_OR_DELETE: a failed first create removes
+            # it, so the next deploy does not stop at "already exists".
             repository_name=settings.repository_name,
             image_scan_on_push=True,
             # A tag always means the same bytes: the deploy flow tags with the git commit, and
@@ -35,13 +38,13 @@ class RegistryStack(Stack):
                     rule_priority=2,
                     description="Keep the most recent images only",
                     tag_status=ecr.TagStatus.ANY,
-                    max_image_count=100 if settings.retain_data else 20,
+                    max_image_count=settings.images_kept,
                 ),
             ],
             removal_policy=settings.removal_policy,
             # dev: let `cdk destroy` delete a repository that still holds images (native
             # CloudFormation EmptyOnDelete, no custom resource).
-            empty_on_delete=not settings.retain_data,
+            empty_on_delete=settings.empty_on_delete,
         )
 
         CfnOutput(self, "RepositoryUri", value=self.repository.repository_uri,

@@ -45,10 +45,13 @@ CATCH_ALL_BINARY = "*/*"
 # -------------------------------------------------------------------------- timeouts, throttling
 # API Gateway's integration timeout (its default and, without a quota increase, its maximum).
 INTEGRATION_TIMEOUT_SECONDS = 29
-# The function's: above the SDK's whole retry budget for one call (3 attempts x (connect 2 s +
-# read 5 s) + back-off, chalicelib/adapters/aws.py), so the app answers a slow backend with its
-# JSON 503 before Lambda stops it; below the integration timeout, so a stopped function is
-# answered (502) before API Gateway gives up (504) and no invocation runs on unwatched.
+# The function's: above the request's whole backend budget -- every DynamoDB and S3 call of one
+# request, retries included, ends within its deadline (BACKEND_DEADLINE_SECONDS, at most 8 s,
+# plus up to 2 s of connect and back-off: chalicelib/adapters/deadline.py) -- and the image
+# work, so the app answers a slow backend with its JSON 503 before Lambda stops it; below the
+# integration timeout, so a stopped function is answered (502) before API Gateway gives up
+# (504), and no invocation runs on after its client is gone. Without that deadline one call
+# alone could take 4 attempts x (2 s connect + 5 s read) + 7 s of back-off = 35 s.
 FUNCTION_TIMEOUT_SECONDS = 26
 
 

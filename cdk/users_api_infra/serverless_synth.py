@@ -16,12 +16,13 @@ from pathlib import Path
 
 from users_api_infra.synth import LINT_RESULT, VALIDATION_FAILED, cdk_json_context
 
-STACK_ROLES = ("data", "serverless")
+STACK_ROLES = ("data", "avatars-cdn", "serverless")
 
 
 def synth(env_name: str, outdir: str, extra_context: dict[str, object] | None = None) -> str | None:
     import aws_cdk as cdk
 
+    from users_api_infra.cdn_stack import AvatarCdnStack
     from users_api_infra.data_stack import DataStack
     from users_api_infra.nag import attach_checks
     from users_api_infra.serverless_stack import add_serverless_stack
@@ -31,12 +32,15 @@ def synth(env_name: str, outdir: str, extra_context: dict[str, object] | None = 
                "serverless": "true", "aws:cdk:disable-asset-staging": True}
     app = cdk.App(outdir=outdir, context=context)
     settings = settings_from_node(app.node)
-    data = DataStack(app, settings.stack_name("data"), settings=settings, env=cdk.Environment(),
-                     termination_protection=settings.termination_protection)
-    # As the app builder tags it, so the data stack here is the one `make deploy` deploys.
-    cdk.Tags.of(data).add("project", "users-api")
-    cdk.Tags.of(data).add("environment", settings.name)
-    add_serverless_stack(app, settings, data, env=cdk.Environment())
+    common = {"env": cdk.Environment(), "termination_protection": settings.termination_protection}
+    data = DataStack(app, settings.stack_name("data"), settings=settings, **common)
+    avatars_cdn = AvatarCdnStack(app, settings.stack_name("avatars-cdn"), settings=settings,
+                                 avatars_bucket=data.avatars_bucket, **common)
+    # Tagged as the app builder tags them, so these are the stacks `make deploy` deploys.
+    for stack in (data, avatars_cdn):
+        cdk.Tags.of(stack).add("project", "users-api")
+        cdk.Tags.of(stack).add("environment", settings.name)
+    add_serverless_stack(app, settings, data, avatars_cdn, **common)
     attach_checks(app)
     try:
         app.synth()

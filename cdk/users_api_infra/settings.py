@@ -10,8 +10,8 @@ A few values can be overridden with context because they depend on who deploys a
                       CI role that runs ``helm``). Unset: no human access entry is created.
 ``availabilityZones`` comma-separated AZ names to pin; default: the first N AZs of the region,
                       resolved at deploy time (Fn::GetAZs), so synth needs no lookup.
-``repositoryName``    ECR repository name (default ``users-api``); change it when dev and prod
-                      share one account and region.
+``repositoryName``    ECR repository name (default ``users-api-<env>``, so dev and prod never
+                      collide in one account and region).
 ``certificateArn``    ACM certificate ARN for HTTPS on the load balancer (optional).
 
 Account and region come from CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION (set by the cdk CLI from
@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from aws_cdk import Environment, RemovalPolicy, aws_logs
 from constructs import Node
 
-from users_api_infra.versions import IMAGE_REPOSITORY_NAME
+from users_api_infra.versions import IMAGE_REPOSITORY_PREFIX
 
 ENVIRONMENTS = ("dev", "prod")
 
@@ -38,33 +38,45 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class EnvSettings:
+    """One environment's reviewed choices. Each field decides one thing (see cdk/README.md)."""
+
     name: str
+    # --- what a `cdk destroy` (or a replacement) does to stateful resources --------------------
+    # prod: RETAIN_ON_UPDATE_OR_DELETE (CloudFormation "RetainExceptOnCreate"): kept on delete
+    # and replacement, but removed when the stack's *first* create rolls back, so a failed first
+    # deploy never leaves a named resource behind that makes the next deploy fail.
+    removal_policy: RemovalPolicy
+    table_deletion_protection: bool  # DynamoDB deletion protection (a second lock besides RETAIN)
+    empty_on_delete: bool  # buckets auto-emptied (custom resource) and ECR EmptyOnDelete on destroy
     # --- data ---------------------------------------------------------------------------------
-    retain_data: bool  # deletion protection + RETAIN (prod) vs. no protection + DESTROY (dev)
-    noncurrent_version_days: int  # how long replaced/deleted avatar versions are kept
+    noncurrent_version_days: int  # how long a deleted/replaced avatar's bytes are kept
     access_log_days: int  # S3 server access log retention
+    # --- registry -------------------------------------------------------------------------------
+    images_kept: int  # ECR keeps the newest N images (untagged ones expire after a week)
     # --- network / cluster ----------------------------------------------------------------------
     az_count: int
     nat_gateways: int
+    public_api_endpoint: bool  # public Kubernetes API endpoint when no apiAllowedCidrs are given
     log_retention: aws_logs.RetentionDays  # control-plane and VPC flow logs
+    container_log_retention: aws_logs.RetentionDays  # pod/node logs shipped by CloudWatch add-on
     node_cpu_limit: int  # NodePool limit: total vCPU EKS Auto Mode may provision
     node_memory_limit_gi: int  # NodePool limit: total memory (GiB)
     termination_protection: bool
     api_allowed_cidrs: tuple[str, ...] = ()
     admin_principal_arn: str | None = None
     availability_zones: tuple[str, ...] = ()
-    repository_name: str = IMAGE_REPOSITORY_NAME
+    repository_override: str | None = None
     certificate_arn: str | None = None
-
-    @property
-    def removal_policy(self) -> RemovalPolicy:
-        return RemovalPolicy.RETAIN if self.retain_data else RemovalPolicy.DESTROY
 
     @property
     def cluster_name(self) -> str:
         # Fixed (not generated) so the data stack's trust policy can name the cluster without a
         # cross-stack reference, and so the deploy flow can find it.
         return f"users-api-{self.name}"
+
+    @property
+    def repository_name(self) -> str:
+        return self.repository_override or f"{IMAGE_REPOSITORY_PREFIX}-{self.name}"
 
     def stack_name(self, role: str) -> str:
         return f"users-api-{self.name}-{role}"
@@ -73,24 +85,34 @@ class EnvSettings:
 _DEFAULTS: dict[str, EnvSettings] = {
     "dev": EnvSettings(
         name="dev",
-        retain_data=False,
-        noncurrent_version_days=7,
+        removal_policy=RemovalPolicy.DESTROY,
+        table_deletion_protection=False,
+        empty_on_delete=True,
+        noncurrent_version_days=1,
         access_log_days=30,
+        images_kept=20,
         az_count=2,
         nat_gateways=1,
+        public_api_endpoint=True,
         log_retention=aws_logs.RetentionDays.ONE_MONTH,
+        container_log_retention=aws_logs.RetentionDays.TWO_WEEKS,
         node_cpu_limit=8,
         node_memory_limit_gi=32,
         termination_protection=False,
     ),
     "prod": EnvSettings(
         name="prod",
-        retain_data=True,
-        noncurrent_version_days=30,
+        removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+        table_deletion_protection=True,
+        empty_on_delete=False,
+        noncurrent_version_days=7,
         access_log_days=365,
+        images_kept=100,
         az_count=3,
         nat_gateways=3,
+        public_api_endpoint=False,
         log_retention=aws_logs.RetentionDays.ONE_YEAR,
+        container_log_retention=aws_logs.RetentionDays.THREE_MONTHS,
         node_cpu_limit=32,
         node_memory_limit_gi=128,
         termination_protection=True,
@@ -124,7 +146,7 @@ def settings_for(name: str, context: dict[str, object] | None = None) -> EnvSett
         api_allowed_cidrs=cidrs,
         admin_principal_arn=(str(ctx["adminPrincipalArn"]) if ctx.get("adminPrincipalArn") else None),
         availability_zones=azs,
-        repository_name=str(ctx.get("repositoryName") or IMAGE_REPOSITORY_NAME),
+        repository_override=(str(ctx["repositoryName"]) if ctx.get("repositoryName") else None),
         certificate_arn=(str(ctx["certificateArn"]) if ctx.get("certificateArn") else None),
     )
 

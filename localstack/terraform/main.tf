@@ -184,10 +184,11 @@ data "aws_iam_policy_document" "app" {
   statement {
     sid    = "AvatarObjects"
     effect = "Allow"
-    # PutObject: upload; DeleteObject/DeleteObjectVersion: roll back the version just
-    # written when the DynamoDB put fails, and the orphan sweep. No GetObject: the app
+    # PutObject: upload; DeleteObject: when the DynamoDB put fails, delete the object just
+    # written (a delete marker; the bucket's noncurrent-version expiry removes the bytes).
+    # No DeleteObjectVersion: the web pods cannot purge history. No GetObject: the app
     # never reads avatars back.
-    actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObject"]
+    actions   = ["s3:DeleteObject", "s3:PutObject"]
     resources = ["${aws_s3_bucket.avatars.arn}/${local.avatars_prefix}*"]
   }
 }
@@ -196,4 +197,50 @@ resource "aws_iam_role_policy" "app" {
   name   = "users-api-app"
   role   = aws_iam_role.app.id
   policy = data.aws_iam_policy_document.app.json
+}
+
+# --- IAM: the orphan sweep's own role (its CronJob's service account), least privilege ---
+
+resource "aws_iam_role" "sweep" {
+  name               = var.sweep_role_name
+  description        = "users-api orphan sweep role (LocalStack dev loop); mirrors the CDK data stack."
+  assume_role_policy = data.aws_iam_policy_document.app_trust.json
+}
+
+data "aws_iam_policy_document" "sweep" {
+  statement {
+    sid    = "ReadUsers"
+    effect = "Allow"
+    # Scan: every referenced avatar key.
+    actions   = ["dynamodb:Scan"]
+    resources = [aws_dynamodb_table.users.arn]
+  }
+
+  statement {
+    sid    = "ListAvatarsPrefix"
+    effect = "Allow"
+    # The candidates: objects under avatars/ with their age.
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.avatars.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.avatars_prefix}*", local.avatars_prefix]
+    }
+  }
+
+  statement {
+    sid    = "DeleteOrphans"
+    effect = "Allow"
+    # A plain delete (a delete marker), like the app's compensation; never a version delete.
+    actions   = ["s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.avatars.arn}/${local.avatars_prefix}*"]
+  }
+}
+
+resource "aws_iam_role_policy" "sweep" {
+  name   = "users-api-sweep"
+  role   = aws_iam_role.sweep.id
+  policy = data.aws_iam_policy_document.sweep.json
 }

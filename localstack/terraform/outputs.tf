@@ -34,6 +34,11 @@ output "app_role_arn" {
   value       = aws_iam_role.app.arn
 }
 
+output "sweep_role_arn" {
+  description = "ARN of the orphan sweep's role (informational: LocalStack Community does not enforce IAM)."
+  value       = aws_iam_role.sweep.arn
+}
+
 output "env_exports" {
   description = "Shell lines for the app: eval \"$(make -s localstack-env)\"."
   value = join("\n", concat(

@@ -30,6 +30,12 @@ variable "app_role_name" {
   default     = "users-api-app"
 }
 
+variable "sweep_role_name" {
+  description = "Name of the orphan sweep's IAM role (in AWS the CDK data stack creates it)."
+  type        = string
+  default     = "users-api-sweep"
+}
+
 variable "app_endpoint_url" {
   description = "AWS_ENDPOINT_URL for the app: where it reaches LocalStack from the host. The same default as the embedded emulator."
   type        = string

@@ -29,13 +29,30 @@ def statements(document: dict) -> list[dict]:
     return as_list(document["Statement"])
 
 
+def token(part: Any) -> str:
+    """A CloudFormation intrinsic inside a manifest, as a readable placeholder:
+    {"Ref": "X"} -> "${X}", {"Fn::GetAtt": ["X", "Arn"]} -> "${X.Arn}"."""
+    if isinstance(part, dict) and set(part) == {"Ref"}:
+        return "${" + part["Ref"] + "}"
+    if isinstance(part, dict) and set(part) == {"Fn::GetAtt"}:
+        return "${" + ".".join(part["Fn::GetAtt"]) + "}"
+    raise AssertionError(f"unexpected intrinsic in a manifest: {part!r}")
+
+
 def manifests(template: dict) -> list[dict]:
-    """Every Kubernetes object the kubectl handler applies (Custom::AWSCDK-EKS-KubernetesResource)."""
+    """Every Kubernetes object the kubectl handler applies (Custom::AWSCDK-EKS-KubernetesResource).
+
+    A manifest that names a resource of the stack is an Fn::Join; its references come back as
+    "${LogicalId}" / "${LogicalId.Attribute}" placeholders (see token())."""
     import json
 
     objects = []
     for resource in of_type(template, "Custom::AWSCDK-EKS-KubernetesResource").values():
-        objects.extend(json.loads(props(resource)["Manifest"]))
+        text = props(resource)["Manifest"]
+        if isinstance(text, dict):
+            separator, parts = text["Fn::Join"]
+            text = separator.join(p if isinstance(p, str) else token(p) for p in parts)
+        objects.extend(json.loads(text))
     return objects
 
 

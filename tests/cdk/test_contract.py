@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cdk.cfn import ENVS, of_type, one, props
+from tests.cdk.cfn import ENVS, one, props
 from users_api_infra import versions
 
 provisioning = pytest.importorskip(
@@ -44,7 +44,7 @@ def test_bucket_protections_match_bootstrap(data):
 
 def test_avatars_prefix_matches_the_app_role_scope(data):
     assert provisioning.AVATARS_PREFIX == versions.AVATARS_PREFIX == "avatars/"
-    policy = next(iter(of_type(data, "AWS::IAM::Policy").values()))
+    _, policy = one(data, "AWS::IAM::Policy", "AppPolicy")
     text = repr(props(policy)["PolicyDocument"])
     assert f"/{provisioning.AVATARS_PREFIX}*" in text
     assert repr([provisioning.AVATARS_PREFIX + "*", provisioning.AVATARS_PREFIX]) in text

@@ -16,7 +16,8 @@ def test_ecr_scan_on_push_immutable_tags(cdk_assertions, env):
     cdk_assertions[env]["registry"].has_resource_properties(
         "AWS::ECR::Repository",
         {
-            "RepositoryName": "users-api",
+            # One repository per environment: dev and prod never collide in one account.
+            "RepositoryName": f"users-api-{env}",
             "ImageScanningConfiguration": {"ScanOnPush": True},
             "ImageTagMutability": "IMMUTABLE",
         },
@@ -28,13 +29,18 @@ def test_ecr_scan_on_push_immutable_tags(cdk_assertions, env):
     }
 
 
-@pytest.mark.parametrize(("env", "policy", "empty"), [("prod", "Retain", False), ("dev", "Delete", True)])
-def test_ecr_retention_and_lifecycle(cdk_templates, env, policy, empty):
+@pytest.mark.parametrize(
+    ("env", "policy", "empty", "kept"),
+    # prod: named and retained, so RETAIN_ON_UPDATE_OR_DELETE (a failed first create removes it).
+    [("prod", "RetainExceptOnCreate", False, 100), ("dev", "Delete", True, 20)],
+)
+def test_ecr_retention_and_lifecycle(cdk_templates, env, policy, empty, kept):
     _, repository = one(cdk_templates[env]["registry"], "AWS::ECR::Repository")
     assert repository["DeletionPolicy"] == policy
     assert props(repository).get("EmptyOnDelete", False) is empty
     rules = json.loads(props(repository)["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
     assert [r["selection"]["tagStatus"] for r in rules] == ["untagged", "any"]
+    assert rules[1]["selection"]["countNumber"] == kept
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -9,12 +9,29 @@ from users_api_infra.settings import SettingsError, settings_for
 
 def test_dev_and_prod_defaults():
     dev, prod = settings_for("dev"), settings_for("prod")
-    assert (dev.az_count, dev.nat_gateways, dev.retain_data) == (2, 1, False)
-    assert (prod.az_count, prod.nat_gateways, prod.retain_data) == (3, 3, True)
+    assert (dev.az_count, dev.nat_gateways) == (2, 1)
+    assert (prod.az_count, prod.nat_gateways) == (3, 3)
     assert prod.termination_protection and not dev.termination_protection
     assert dev.cluster_name == "users-api-dev"
     assert prod.stack_name("data") == "users-api-prod-data"
-    assert dev.repository_name == prod.repository_name == "users-api"
+    # One ECR repository per environment: dev and prod never collide in one account.
+    assert (dev.repository_name, prod.repository_name) == ("users-api-dev", "users-api-prod")
+
+
+def test_retention_and_exposure_are_separate_settings():
+    """What used to be one retain_data flag: each choice is its own field (issue: one flag for
+    two things), with the same per-environment values as before."""
+    from aws_cdk import RemovalPolicy
+
+    dev, prod = settings_for("dev"), settings_for("prod")
+    assert prod.removal_policy == RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+    assert dev.removal_policy == RemovalPolicy.DESTROY
+    assert (prod.table_deletion_protection, dev.table_deletion_protection) == (True, False)
+    assert (prod.empty_on_delete, dev.empty_on_delete) == (False, True)
+    assert (prod.public_api_endpoint, dev.public_api_endpoint) == (False, True)
+    assert (prod.images_kept, dev.images_kept) == (100, 20)
+    assert (prod.noncurrent_version_days, dev.noncurrent_version_days) == (7, 1)
+    assert not hasattr(prod, "retain_data")
 
 
 def test_unknown_environment_is_rejected():
@@ -43,14 +60,3 @@ def test_bad_overrides():
         settings_for("dev", {"apiAllowedCidrs": "203.0.113.7"})
     with pytest.raises(SettingsError, match="exactly 3"):
         settings_for("prod", {"availabilityZones": "eu-west-1a,eu-west-1b"})
-
-
-def test_public_endpoint_is_acknowledged_exactly_when_it_exists():
-    """AwsSolutions-EKS1 fires whenever the public endpoint is on; the session synth covers the
-    dev (open) and prod (private) defaults, this covers the allow-list variant without a synth."""
-    from users_api_infra.cluster_stack import endpoint_acknowledgement
-
-    assert endpoint_acknowledgement(settings_for("prod")) is None  # private-only
-    assert "dev only" in endpoint_acknowledgement(settings_for("dev"))
-    restricted = endpoint_acknowledgement(settings_for("prod", {"apiAllowedCidrs": "203.0.113.0/24"}))
-    assert "203.0.113.0/24" in restricted

@@ -1,8 +1,7 @@
-"""The single version constant and the kubectl layer that must follow it."""
+"""The single version constant and the kubectl layer that follows it."""
 
 from __future__ import annotations
 
-import importlib
 import re
 
 from users_api_infra import cluster_stack, versions
@@ -11,15 +10,27 @@ from users_api_infra import cluster_stack, versions
 def test_kubernetes_version_constant():
     assert versions.KUBERNETES_VERSION == "1.35"
     assert (versions.NAMESPACE, versions.SERVICE_ACCOUNT) == ("users-api", "users-api")
+    assert versions.SWEEP_SERVICE_ACCOUNT == "users-api-sweep"
 
 
-def test_kubectl_layer_matches_the_cluster_version():
+def test_kubectl_layer_follows_the_one_version_constant():
+    """One constant: the kubectl layer class is derived from KUBERNETES_VERSION, no second
+    version string exists that could disagree with it."""
     minor = versions.KUBERNETES_VERSION.split(".")[1]
-    module = importlib.import_module(f"aws_cdk.lambda_layer_kubectl_v{minor}")
-    assert hasattr(module, f"KubectlV{minor}Layer")
-    assert cluster_stack.KUBECTL_LAYER_VERSION == versions.KUBERNETES_VERSION
+    layer = versions.kubectl_layer_class()
+    assert layer.__name__ == f"KubectlV{minor}Layer"
+    assert layer.__module__.startswith(f"aws_cdk.lambda_layer_kubectl_v{minor}")
     source = open(cluster_stack.__file__, encoding="utf-8").read()
-    assert re.search(rf"\bKubectlV{minor}Layer\b", source)
+    assert not re.search(r"KubectlV\d+Layer|lambda_layer_kubectl_v\d+|\b1\.\d\d\b", source)
+    assert not hasattr(cluster_stack, "KUBECTL_LAYER_VERSION")
+
+
+def test_a_version_without_its_kubectl_layer_fails_clearly(monkeypatch):
+    import pytest
+
+    monkeypatch.setattr(versions, "KUBERNETES_VERSION", "1.99")
+    with pytest.raises(ImportError, match="aws-cdk.lambda-layer-kubectl-v99"):
+        versions.kubectl_layer_class()
 
 
 def test_cdk_json_has_the_recommended_feature_flags():

@@ -66,7 +66,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "hpa-off": {"autoscaling": {"enabled": False}, "replicaCount": 3},
     "single": {"autoscaling": {"enabled": False}, "replicaCount": 1},
     "hpa-single": {"autoscaling": {"minReplicas": 1, "maxReplicas": 1}},
-    "readiness-healthz": {"probes": {"readiness": {"checkDependencies": False}}},
+    "readiness-readyz": {"probes": {"readiness": {"checkDependencies": True}}},
     "other-config": {"config": {"logLevel": "DEBUG"}},
     # Every optional object and knob on.
     "full": {

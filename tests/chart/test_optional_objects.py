@@ -301,73 +301,19 @@ def test_service_monitor_structure(full):
     assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     spec = sm["spec"]
     service = full.one("Service")
-    # The selector must pick the Service, and the port must be one of its port names.
+    # The selector must pick the Service; the port is the Service's `metrics` port.
     assert spec["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert spec["namespaceSelector"] == {"matchNames": [NAMESPACE]}
     assert len(spec["endpoints"]) == 1
     endpoint = spec["endpoints"][0]
+    assert endpoint["port"] == "metrics"
     assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
     assert endpoint["path"] == "/metrics"
     assert DURATION.match(endpoint["interval"]) and DURATION.match(endpoint["scrapeTimeout"])
 
 
 # --- PrometheusRule (CRD) ---------------------------------------------------------------------
-
-def balanced(expr: str) -> bool:
-    pairs = {")": "(", "]": "[", "}": "{"}
-    stack: list[str] = []
-    in_string = False
-    for ch in expr:
-        if ch == '"':
-            in_string = not in_string
-        elif in_string:
-            continue
-        elif ch in "([{":
-            stack.append(ch)
-        elif ch in pairs:
-            if not stack or stack.pop() != pairs[ch]:
-                return False
-    return not stack and not in_string
-
-
-def test_prometheus_rule_structure_and_slo_alerts(full):
-    rule = full.one("PrometheusRule")
-    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
-    groups = rule["spec"]["groups"]
-    assert len(groups) == 1 and groups[0]["name"]
-    rules = {r["alert"]: r for r in groups[0]["rules"]}
-    assert set(rules) == {"UsersApiHighErrorRatio", "UsersApiHighLatencyP99", "UsersApiNoReadyPods"}
-    for alert in rules.values():
-        assert set(alert) == {"alert", "expr", "for", "labels", "annotations"}
-        assert balanced(alert["expr"]), alert["expr"]
-        assert DURATION.match(alert["for"])
-        assert alert["labels"]["severity"] in {"warning", "critical"}
-        assert alert["labels"]["team"] == "users-api"
-        assert alert["annotations"]["summary"] and alert["annotations"]["description"]
-
-    errors = rules["UsersApiHighErrorRatio"]["expr"]
-    assert errors.count("users_api_requests_total{") == 2
-    assert 'status=~"5.."' in errors
-    assert 'namespace="users-api",job="users-api"' in errors
-    assert errors.strip().endswith("> 0.05")
-
-    latency = rules["UsersApiHighLatencyP99"]["expr"]
-    assert "histogram_quantile(0.99" in latency
-    assert "users_api_request_duration_seconds_bucket{" in latency
-    assert "sum by (le)" in latency
-
-    no_ready = rules["UsersApiNoReadyPods"]["expr"]
-    assert 'deployment="users-api"' in no_ready and no_ready.strip().endswith("== 0")
-
-
-def test_prometheus_rule_thresholds_are_values(helm):
-    render = helm.template({"prometheusRule": {
-        "enabled": True, "errorRatioThreshold": 0.01, "latencyP99Seconds": 0.5, "for": "5m"}})
-    assert render.returncode == 0, render.stderr
-    rules = {r["alert"]: r for r in render.one("PrometheusRule")["spec"]["groups"][0]["rules"]}
-    assert rules["UsersApiHighErrorRatio"]["expr"].strip().endswith("> 0.01")
-    assert rules["UsersApiHighLatencyP99"]["expr"].strip().endswith("> 0.5")
-    assert rules["UsersApiHighLatencyP99"]["for"] == "5m"
+# Its rules, alerts and promtool tests: tests/chart/test_alerts.py.
 
 
 # --- helm test --------------------------------------------------------------------------------

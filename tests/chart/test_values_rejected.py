@@ -152,10 +152,16 @@ SCHEMA_REJECTIONS = {
     ),
     "servicemonitor-interval": ({"serviceMonitor": {"interval": "30 seconds"}},
                                 "/serviceMonitor/interval", ""),
-    "rule-ratio-over-1": ({"prometheusRule": {"errorRatioThreshold": 5}},
-                          "/prometheusRule/errorRatioThreshold", "maximum"),
-    "rule-latency-zero": ({"prometheusRule": {"latencyP99Seconds": 0}},
-                          "/prometheusRule/latencyP99Seconds", ""),
+    "rule-enabled-yes": ({"prometheusRule": {"enabled": "yes"}}, "/prometheusRule/enabled", ""),
+    "slo-objective-1": ({"slo": {"availability": {"objective": 1}}},
+                        "/slo/availability/objective", ""),
+    "slo-threshold-not-a-bucket": ({"slo": {"latency": {"requests": [
+        {"route": "/user", "method": "POST", "listing": "", "thresholdSeconds": 0.3}]}}},
+        "/slo/latency/requests/0/thresholdSeconds", ""),
+    "slo-window-unit": ({"slo": {"burnRates": {"page": [
+        {"burnRate": 14.4, "longWindow": "1 hour", "shortWindow": "5m"}]}}},
+        "/slo/burnRates/page/0/longWindow", ""),
+    "keda-enabled-yes": ({"keda": {"enabled": "yes"}}, "/keda/enabled", ""),
     "sweep-schedule-garbage": ({"sweep": {"schedule": "daily"}}, "/sweep/schedule", ""),
     "sweep-enabled-string": ({"sweep": {"enabled": "true"}}, "/sweep/enabled", "want boolean"),
     "sweep-grace-negative": ({"sweep": {"graceMinutes": -5}}, "/sweep/graceMinutes", "minimum"),
@@ -278,6 +284,14 @@ CROSS_FIELD_FAILURES = {
     "sweep-runs-as-the-web-service-account": (
         {"sweep": {"serviceAccount": {"name": "users-api"}}},
         "sweep.serviceAccount.name (users-api) must differ from serviceAccount.name",
+    ),
+    "keda-and-hpa": (
+        {"keda": {"enabled": True}},
+        "keda.enabled (true) and autoscaling.enabled cannot both be on",
+    ),
+    "keda-auto-and-hpa": (
+        {"keda": {"enabled": "auto"}},
+        "keda.enabled (auto) and autoscaling.enabled cannot both be on",
     ),
     "emulator-endpoint-with-network-policy": (
         {"config": {"awsEndpointUrl": "http://localstack:4566"},

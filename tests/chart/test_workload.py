@@ -120,9 +120,9 @@ def test_serviceaccount_checksum_rolls_pods_on_role_change(helm, default):
 
 def test_probes_and_paths(default):
     c = container(default.one("Deployment"))
-    assert c["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert c["startupProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert c["ports"] == [
         {"name": "http", "containerPort": 8000, "protocol": "TCP"},
         {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
@@ -130,14 +130,13 @@ def test_probes_and_paths(default):
 
 
 def test_liveness_never_depends_on_dynamodb_or_s3(helm):
-    for name in ("default", "prod", "full", "readiness-healthz"):
+    for name in ("default", "prod", "full", "readiness-readyz"):
         c = container(helm.rendered(name).one("Deployment"))
         assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
-        assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
 
 
 def test_probe_thresholds_tolerate_a_short_shared_outage(default):
-    """Readiness drops a pod only after a minute of failed /readyz; it comes back at once."""
+    """Readiness drops a pod only after a minute of failures; it comes back at once."""
     c = container(default.one("Deployment"))
     ready = c["readinessProbe"]
     assert ready["periodSeconds"] * ready["failureThreshold"] >= 60
@@ -162,9 +161,9 @@ def test_probes_are_tunable(helm):
     assert c["readinessProbe"]["successThreshold"] == 2
 
 
-def test_readiness_can_skip_dependencies(helm):
-    c = container(helm.rendered("readiness-healthz").one("Deployment"))
-    assert c["readinessProbe"]["httpGet"]["path"] == "/healthz"
+def test_readiness_can_check_dependencies_again(helm):
+    c = container(helm.rendered("readiness-readyz").one("Deployment"))
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
 
 
 # --- graceful termination ---------------------------------------------------------------------

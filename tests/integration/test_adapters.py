@@ -74,15 +74,22 @@ def test_listing_everything_crosses_page_boundaries(adapters, dynamodb):
     assert len({u.email for u in users.all()}) == 2100
 
 
-def test_versioned_delete_leaves_no_version_and_no_marker(adapters, s3):
+def test_compensating_delete_leaves_a_delete_marker_not_a_version_delete(adapters, s3):
+    """The serving role has no s3:DeleteObjectVersion: the object disappears behind a delete
+    marker, and the bucket's noncurrent-version expiry removes the bytes later."""
     _, avatars = adapters
     stored = avatars.put("avatars/x.png", b"\x89PNG...", "image/png")
     assert stored.version_id
     head = s3.head_object(Bucket="users-api-avatars", Key="avatars/x.png")
     assert head["ContentType"] == "image/png"
     avatars.delete(stored)
+    listed = s3.list_objects_v2(Bucket="users-api-avatars", Prefix="avatars/")
+    assert listed.get("KeyCount", 0) == 0
     versions = s3.list_object_versions(Bucket="users-api-avatars", Prefix="avatars/")
-    assert not versions.get("Versions") and not versions.get("DeleteMarkers")
+    assert [v["VersionId"] for v in versions.get("Versions", [])] == [stored.version_id]
+    assert not versions["Versions"][0]["IsLatest"]
+    (marker,) = versions.get("DeleteMarkers", [])
+    assert marker["Key"] == "avatars/x.png" and marker["IsLatest"]
 
 
 def test_listing_and_ping(adapters):

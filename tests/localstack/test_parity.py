@@ -1,15 +1,17 @@
 """The three definitions of the app's AWS resources cannot drift apart silently.
 
-1. the CDK data stack (cdk/users_api_infra/data_stack.py), as synthesized: what runs in AWS;
+1. the CDK data stack (cdk/users_api_infra/data_stack.py), as synthesized: what runs in AWS --
+   with the avatars bucket's policy, which the avatar CDN stack (cdn_stack.py) owns;
 2. localstack/terraform/: what tflocal creates in LocalStack;
 3. api/devtools/provisioning.py: what the dev bootstrap (`make run`) creates in the emulator.
 
 Compared: the table name default, key schema and billing mode; the bucket protections (public
-access block, encryption, versioning, object ownership, TLS-only policy); the app role's
-actions, their resources and the avatars/ condition, and who may assume the role.
+access block, encryption, versioning, object ownership, TLS-only policy); the app role's and the
+sweep role's actions, their resources and the avatars/ condition, and who may assume them.
 Not compared, on purpose: settings that exist only in AWS (PITR, KMS choice, deletion
-protection, retention, access logs, lifecycle rules) and the Pod Identity session-tag
-conditions, which name a cluster that a local emulator does not have.
+protection, retention, access logs, lifecycle rules), the CloudFront allow in the bucket policy
+(no CloudFront in an emulator), and the Pod Identity conditions (session tags, source account and
+cluster ARN), which name a cluster that a local emulator does not have.
 """
 
 from __future__ import annotations
@@ -37,14 +39,24 @@ TLS_ONLY_POLICY = [
      "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}}},
 ]
 
-# The app role (README, Operations): exactly these, and nothing else.
+# The app role (README, Operations): exactly these, and nothing else. No s3:DeleteObjectVersion:
+# a failed write's compensation leaves a delete marker; the noncurrent-version expiry removes
+# the bytes, and a compromised pod cannot purge history.
 CONTRACT_APP_POLICY = [
     {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:Scan", "dynamodb:DescribeTable"],
      "Resource": TABLE_ARN},
     {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": BUCKET_ARN,
      "Condition": {"StringLike": {"s3:prefix": ["avatars/*", "avatars/"]}}},
-    {"Effect": "Allow", "Action": ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+    {"Effect": "Allow", "Action": ["s3:PutObject", "s3:DeleteObject"],
      "Resource": f"{BUCKET_ARN}/avatars/*"},
+]
+
+# The orphan sweep's own role: list the prefix, read the users, delete (a delete marker).
+CONTRACT_SWEEP_POLICY = [
+    {"Effect": "Allow", "Action": "dynamodb:Scan", "Resource": TABLE_ARN},
+    {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": BUCKET_ARN,
+     "Condition": {"StringLike": {"s3:prefix": ["avatars/*", "avatars/"]}}},
+    {"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": f"{BUCKET_ARN}/avatars/*"},
 ]
 
 
@@ -96,15 +108,19 @@ def tf_bucket_policy(tf: TerraformModel) -> dict:
     return tf.resolve(policy["policy"])
 
 
-def tf_app_policy(tf: TerraformModel) -> dict:
-    _, attachment = tf.resource("aws_iam_role_policy", "app")
-    assert attachment["role"] == "${aws_iam_role.app.id}"
+def tf_role_policy(tf: TerraformModel, name: str) -> dict:
+    _, attachment = tf.resource("aws_iam_role_policy", name)
+    assert attachment["role"] == f"${{aws_iam_role.{name}.id}}"
     assert not tf.resources_of("aws_iam_role_policy_attachment"), "no managed policies"
     return tf.resolve(attachment["policy"])
 
 
-def tf_trust(tf: TerraformModel) -> dict:
-    _, role = tf.resource("aws_iam_role", "app")
+def tf_app_policy(tf: TerraformModel) -> dict:
+    return tf_role_policy(tf, "app")
+
+
+def tf_trust(tf: TerraformModel, name: str = "app") -> dict:
+    _, role = tf.resource("aws_iam_role", name)
     return tf.resolve(role["assume_role_policy"])
 
 
@@ -147,22 +163,35 @@ def test_terraform_app_policy_is_exactly_the_contract(tf: TerraformModel):
     expected = permissions(CONTRACT_APP_POLICY)
     assert actual == expected, describe(actual ^ expected)
     assert not any("GetObject" in action for _, action, *_ in actual)
+    assert not any(action == "s3:DeleteObjectVersion" for _, action, *_ in actual)
+
+
+def test_terraform_sweep_policy_is_exactly_the_contract(tf: TerraformModel):
+    actual = permissions(tf_role_policy(tf, "sweep")["Statement"])
+    expected = permissions(CONTRACT_SWEEP_POLICY)
+    assert actual == expected, describe(actual ^ expected)
 
 
 # --- Terraform <-> CDK data stack --------------------------------------------------------------
 # `cdk_templates` (tests/fixtures/cdk_synth.py, registered in tests/conftest.py) synthesizes the
-# CDK app once per session: {"dev"|"prod": {"data"|"registry"|"cluster": template dict}}.
+# CDK app once per session: {"dev"|"prod": {"data"|"registry"|"avatars-cdn"|"cluster": template}}.
 
 
 class CdkDataStack:
-    """The app's resources in a synthesized data stack, with intrinsics mapped to symbols."""
+    """The app's resources in a synthesized data stack, with intrinsics mapped to symbols.
 
-    def __init__(self, template: dict):
+    ``cdn`` is the avatar CDN stack's template: it owns the avatars bucket's one policy and
+    refers to the bucket through the data stack's outputs (Fn::GetStackOutput)."""
+
+    def __init__(self, template: dict, cdn: dict, stack_name: str):
         self.resources: dict[str, dict] = template["Resources"]
         self.outputs: dict[str, dict] = template.get("Outputs", {})
+        self.cdn_resources: dict[str, dict] = cdn["Resources"]
+        self.stack_name = stack_name
         self.table_id = self._one("AWS::DynamoDB::Table")
         self.bucket_id = self._avatars_bucket()
-        self.role_id = self._app_role()
+        self.role_id = self._pod_identity_role("AppRole")
+        self.sweep_role_id = self._pod_identity_role("SweepRole")
 
     def _of_type(self, rtype: str) -> dict[str, dict]:
         return {k: v for k, v in self.resources.items() if v["Type"] == rtype}
@@ -181,11 +210,12 @@ class CdkDataStack:
             f"output AvatarsBucketName should Ref one of {sorted(buckets)}, got {value!r}")
         return value["Ref"]
 
-    def _app_role(self) -> str:
+    def _pod_identity_role(self, prefix: str) -> str:
         found = [k for k, v in self._of_type("AWS::IAM::Role").items()
                  if "pods.eks.amazonaws.com" in repr(v["Properties"]["AssumeRolePolicyDocument"])]
-        assert len(found) == 1, f"expected one role trusted by EKS Pod Identity, found {found}"
-        return found[0]
+        assert len(found) == 2, f"expected the app and sweep roles (EKS Pod Identity), found {found}"
+        (role_id,) = [k for k in found if k.startswith(prefix)]
+        return role_id
 
     def props(self, logical_id: str) -> dict:
         return self.resources[logical_id]["Properties"]
@@ -194,6 +224,11 @@ class CdkDataStack:
         symbols = {self.table_id: TABLE_ARN, self.bucket_id: BUCKET_ARN}
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)  # IAM condition values; Terraform writes them as strings
+        if isinstance(value, dict) and set(value) == {"Fn::GetStackOutput"}:
+            # A reference from the CDN stack into this one: what that output stands for.
+            ref = value["Fn::GetStackOutput"]
+            assert ref["StackName"] == self.stack_name, ref
+            return self.resolve(self.outputs[ref["OutputName"]]["Value"])
         if isinstance(value, dict) and set(value) == {"Fn::GetAtt"}:
             logical_id, attr = value["Fn::GetAtt"]
             if attr == "Arn" and logical_id in symbols:
@@ -205,19 +240,27 @@ class CdkDataStack:
             return repr(value)  # unknown intrinsic: compares unequal, and shows up in the diff
         return value
 
-    def app_policy_statements(self) -> list[dict]:
-        role = self.props(self.role_id)
-        assert not role.get("ManagedPolicyArns"), "the app role has no managed policies"
+    def role_policy_statements(self, role_id: str) -> list[dict]:
+        role = self.props(role_id)
+        assert not role.get("ManagedPolicyArns"), f"{role_id} has no managed policies"
         statements = [s for p in role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
         for policy in self._of_type("AWS::IAM::Policy").values():
-            if {"Ref": self.role_id} in policy["Properties"].get("Roles", []):
+            if {"Ref": role_id} in policy["Properties"].get("Roles", []):
                 statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
         return statements
 
+    def app_policy_statements(self) -> list[dict]:
+        return self.role_policy_statements(self.role_id)
+
     def bucket_policy_statements(self) -> list[dict]:
+        bucket_ref = {"Ref": self.bucket_id}
+        in_data = [p for p in self._of_type("AWS::S3::BucketPolicy").values()
+                   if p["Properties"]["Bucket"] == bucket_ref]
+        assert not in_data, "the avatars bucket's policy belongs to the CDN stack alone"
         policies = [p["Properties"]["PolicyDocument"]["Statement"]
-                    for p in self._of_type("AWS::S3::BucketPolicy").values()
-                    if p["Properties"]["Bucket"] == {"Ref": self.bucket_id}]
+                    for p in self.cdn_resources.values()
+                    if p["Type"] == "AWS::S3::BucketPolicy"
+                    and self.resolve(p["Properties"]["Bucket"]) == self.resolve(bucket_ref)]
         assert len(policies) == 1, "expected one bucket policy on the avatars bucket"
         return policies[0]
 
@@ -227,7 +270,9 @@ def cdk_data_stacks(cdk_templates) -> list[CdkDataStack]:
     """The data stack of every synthesized environment (dev and prod): the app's resources
     must be the same in both, and the same as Terraform's."""
     assert set(cdk_templates) >= {"dev", "prod"}, sorted(cdk_templates)
-    return [CdkDataStack(cdk_templates[env]["data"]) for env in sorted(cdk_templates)]
+    return [CdkDataStack(cdk_templates[env]["data"], cdk_templates[env]["avatars-cdn"],
+                         f"users-api-{env}-data")
+            for env in sorted(cdk_templates)]
 
 
 def test_cdk_and_terraform_table(tf: TerraformModel, cdk_data_stacks):
@@ -258,7 +303,7 @@ def test_cdk_and_terraform_bucket_protections(tf: TerraformModel, cdk_data_stack
 def test_cdk_and_terraform_tls_only_bucket_policy(tf: TerraformModel, cdk_data_stacks):
     terraform = permissions(tf_bucket_policy(tf)["Statement"])
     for cdk in cdk_data_stacks:
-        # Only the Deny statements: in dev CDK adds an Allow for its auto-delete custom resource.
+        # Only the Deny statements: the Allow is CloudFront's (no CloudFront in an emulator).
         denies = [s for s in cdk.bucket_policy_statements() if s["Effect"] == "Deny"]
         deployed = permissions(denies, cdk.resolve)
         assert deployed == terraform, describe(deployed ^ terraform)
@@ -270,6 +315,14 @@ def test_cdk_and_terraform_app_role_permissions(tf: TerraformModel, cdk_data_sta
         deployed = permissions(cdk.app_policy_statements(), cdk.resolve)
         assert deployed == terraform, describe(deployed ^ terraform)
         assert deployed == permissions(CONTRACT_APP_POLICY)
+
+
+def test_cdk_and_terraform_sweep_role_permissions(tf: TerraformModel, cdk_data_stacks):
+    terraform = permissions(tf_role_policy(tf, "sweep")["Statement"])
+    for cdk in cdk_data_stacks:
+        deployed = permissions(cdk.role_policy_statements(cdk.sweep_role_id), cdk.resolve)
+        assert deployed == terraform, describe(deployed ^ terraform)
+        assert deployed == permissions(CONTRACT_SWEEP_POLICY)
 
 
 def test_cdk_and_terraform_app_role_trust(tf: TerraformModel, cdk_data_stacks):
@@ -284,9 +337,11 @@ def test_cdk_and_terraform_app_role_trust(tf: TerraformModel, cdk_data_stacks):
     terraform = who_may_assume(tf_trust(tf)["Statement"])
     assert terraform == {("Allow", action, frozenset({("Service", "pods.eks.amazonaws.com")}))
                          for action in ("sts:AssumeRole", "sts:TagSession")}
+    assert who_may_assume(tf_trust(tf, "sweep")["Statement"]) == terraform
     for cdk in cdk_data_stacks:
-        trust = cdk.props(cdk.role_id)["AssumeRolePolicyDocument"]["Statement"]
-        assert who_may_assume(trust, cdk.resolve) == terraform
+        for role_id in (cdk.role_id, cdk.sweep_role_id):
+            trust = cdk.props(role_id)["AssumeRolePolicyDocument"]["Statement"]
+            assert who_may_assume(trust, cdk.resolve) == terraform
 
 
 def test_three_prefixes_agree(tf: TerraformModel):

@@ -62,8 +62,9 @@ def test_terraform_files_exist_and_parse():
 def test_model_covers_what_the_app_needs(tf: TerraformModel):
     assert set(tf.resources_of("aws_dynamodb_table")) == {"users"}
     assert set(tf.resources_of("aws_s3_bucket")) == {"avatars"}
-    assert set(tf.resources_of("aws_iam_role")) == {"app"}
-    assert set(tf.resources_of("aws_iam_role_policy")) == {"app"}
+    # The web pods' role and the orphan sweep's own role (its CronJob's service account).
+    assert set(tf.resources_of("aws_iam_role")) == {"app", "sweep"}
+    assert set(tf.resources_of("aws_iam_role_policy")) == {"app", "sweep"}
     # Nothing that needs a service LocalStack is not started with (compose: SERVICES).
     services = {rtype.split("_")[1] for rtype, _ in tf.resources}
     assert services <= {"dynamodb", "s3", "iam"}, services
@@ -176,6 +177,7 @@ _RESOURCE_ECHOES = {
     "aws_dynamodb_table.users.name": "var.users_table_name",
     "aws_s3_bucket.avatars.bucket": "var.avatars_bucket_name",
     "aws_iam_role.app.arn": '"arn:aws:iam::${var.allowed_account_id}:role/${var.app_role_name}"',
+    "aws_iam_role.sweep.arn": '"arn:aws:iam::${var.allowed_account_id}:role/${var.sweep_role_name}"',
 }
 
 

@@ -26,6 +26,7 @@ RESERVED_CONCURRENCY = {"prod": 50}
 @dataclass(frozen=True)
 class ServerlessSynth:
     env: str
+    outdir: Path
     bundle: Path
     templates: dict[str, dict]  # "data" | "serverless" -> template
     validation_report: dict | None
@@ -61,6 +62,7 @@ def serverless_synth(serverless_bundle, tmp_path_factory) -> dict[str, Serverles
         report = outdir / "validation-report.json"
         results[env] = ServerlessSynth(
             env=env,
+            outdir=outdir,
             bundle=serverless_bundle,
             templates={role: json.loads((outdir / f"users-api-{env}-{role}.template.json").read_text())
                        for role in ("data", "serverless")},

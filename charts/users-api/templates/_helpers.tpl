@@ -152,7 +152,9 @@ Image tag: image.tag, or the chart's appVersion.
 True ("true") when more than one API pod can exist.
 */}}
 {{- define "users-api.multiReplica" -}}
-{{- if .Values.autoscaling.enabled }}
+{{- if include "users-api.kedaEnabled" . }}
+{{- if gt (int .Values.keda.maxReplicas) 1 }}true{{ end }}
+{{- else if .Values.autoscaling.enabled }}
 {{- if gt (int .Values.autoscaling.maxReplicas) 1 }}true{{ end }}
 {{- else }}
 {{- if gt (int .Values.replicaCount) 1 }}true{{ end }}
@@ -287,5 +289,53 @@ Seconds in a Prometheus duration made of one unit (30s, 1m, 2h). Used for interv
 {{- else if eq $unit "m" }}{{ mul $n 60 }}
 {{- else if eq $unit "h" }}{{ mul $n 3600 }}
 {{- else }}{{ $n }}
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when an object gated by an `auto | true | false` value renders. Call with
+(list <value> "<group/version>" $): "auto" renders only when the cluster serves that API
+(.Capabilities.APIVersions; `helm template --api-versions` in tests).
+*/}}
+{{- define "users-api.gate" -}}
+{{- $setting := toString (index . 0) }}
+{{- $api := index . 1 }}
+{{- $root := index . 2 }}
+{{- if eq $setting "true" }}true
+{{- else if and (eq $setting "auto") ($root.Capabilities.APIVersions.Has $api) }}true
+{{- end }}
+{{- end }}
+
+{{- define "users-api.serviceMonitorEnabled" -}}
+{{- include "users-api.gate" (list .Values.serviceMonitor.enabled "monitoring.coreos.com/v1" .) }}
+{{- end }}
+
+{{- define "users-api.prometheusRuleEnabled" -}}
+{{- include "users-api.gate" (list .Values.prometheusRule.enabled "monitoring.coreos.com/v1" .) }}
+{{- end }}
+
+{{/*
+The dashboard ConfigMap needs no CRD; "auto" follows the Prometheus Operator's API, the sign of a
+monitoring stack whose Grafana runs the dashboard sidecar.
+*/}}
+{{- define "users-api.dashboardEnabled" -}}
+{{- include "users-api.gate" (list .Values.dashboard.enabled "monitoring.coreos.com/v1" .) }}
+{{- end }}
+
+{{- define "users-api.kedaEnabled" -}}
+{{- include "users-api.gate" (list .Values.keda.enabled "keda.sh/v1alpha1" .) }}
+{{- end }}
+
+{{/*
+KEDA (its own HPA) and the chart's HPA must never both scale the Deployment. Checked on the
+setting, not on the cluster: keda.enabled "auto" with the HPA on fails everywhere, so a render
+that passes in CI cannot fail on a cluster that has KEDA.
+*/}}
+{{- define "users-api.validateScaling" -}}
+{{- if and (ne (toString .Values.keda.enabled) "false") .Values.autoscaling.enabled }}
+{{- fail (printf "keda.enabled (%v) and autoscaling.enabled cannot both be on: KEDA creates its own HPA for the Deployment and the two would fight over the replica count; set autoscaling.enabled=false to scale with KEDA" .Values.keda.enabled) }}
+{{- end }}
+{{- if gt (int .Values.keda.minReplicas) (int .Values.keda.maxReplicas) }}
+{{- fail (printf "keda.minReplicas (%d) must not be greater than keda.maxReplicas (%d)" (int .Values.keda.minReplicas) (int .Values.keda.maxReplicas)) }}
 {{- end }}
 {{- end }}
