@@ -7,7 +7,8 @@ DIR gets what Chalice itself would package for Lambda, and nothing else:
                            no Docker, no compiler, and the same versions the image runs;
   apigateway.json         the routes and binary types of that very app object, which the CDK
                            stack (users_api_infra.serverless_stack) reads to build API Gateway,
-                           so no route is written down twice.
+                           so no route is written down twice; and the architecture and Python
+                           the wheels are for, which the stack gives the function.
 
 `--no-dependencies` leaves the wheels out: the tests synthesize the stack from such a bundle,
 offline. `make serverless-bundle` builds the real one (it needs the package index).
@@ -82,7 +83,9 @@ def build(out: Path, *, arch: str = "arm64", dependencies: bool = True) -> Path:
     copy_code(out)
     if dependencies:
         install_dependencies(out, arch)
-    (out / MANIFEST).write_text(json.dumps(route_manifest(), indent=2) + "\n")
+    # What the wheels were built for: the stack gives the function that runtime and architecture.
+    manifest = {**route_manifest(), "architecture": arch, "python": PYTHON_VERSION}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return out
 
 

@@ -91,13 +91,23 @@ def serverless_settings(env_name: str, node: Node) -> ServerlessSettings:
                               **_DEFAULTS[env_name])
 
 
+# What the bundle's wheels can be built for (api/devtools/lambda_bundle.py), as Lambda names it.
+ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+RUNTIMES = {"3.12": lambda_.Runtime.PYTHON_3_12}
+
+
 def read_manifest(bundle_dir: Path) -> dict:
     path = bundle_dir / gateway.MANIFEST
     if not path.is_file():
         raise SettingsError(
             f"no {gateway.MANIFEST} in {bundle_dir}: build the function's code first "
             "(make serverless-bundle), or pass -c serverlessBundle=DIR")
-    return json.loads(path.read_text())
+    manifest = json.loads(path.read_text())
+    if manifest.get("architecture", "arm64") not in ARCHITECTURES or \
+            manifest.get("python", "3.12") not in RUNTIMES:
+        raise SettingsError(f"{path}: a bundle for {manifest.get('architecture')} / Python "
+                            f"{manifest.get('python')}, which this stack cannot run")
+    return manifest
 
 
 class ServerlessStack(Stack):
@@ -164,8 +174,8 @@ class ServerlessStack(Stack):
             "Function",
             function_name=self.function_name,
             description=f"users-api {env_name}: the Chalice app (api/app.py) behind API Gateway",
-            runtime=lambda_.Runtime.PYTHON_3_12,
-            architecture=lambda_.Architecture.ARM_64,
+            runtime=RUNTIMES[manifest.get("python", "3.12")],
+            architecture=ARCHITECTURES[manifest.get("architecture", "arm64")],
             handler=HANDLER,
             code=lambda_.Code.from_asset(str(serverless.bundle_dir)),
             memory_size=serverless.memory_mb,

@@ -238,3 +238,21 @@ def test_each_request_writes_its_metrics_as_emf(lam, capsys):
     assert all(d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] == "Seconds"
                and len(d["users_api_request_duration_seconds"]) == 1
                and 0 < d["users_api_request_duration_seconds"][0] < 10 for d in durations)
+
+
+def test_chalice_config_holds_no_configuration():
+    """Under `chalice local` a stage's environment_variables override the process's: the file
+    sets none, so configuration stays environment-only (cdk/README.md, "Serverless target")."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "api" / ".chalice" / "config.json"
+    config = json.loads(path.read_text())
+
+    def keys(node) -> set[str]:
+        if isinstance(node, dict):
+            return set(node) | {k for value in node.values() for k in keys(value)}
+        return set()
+
+    assert config["app_name"] == "users-api"
+    assert not keys(config) & {"environment_variables", "lambda_memory_size", "lambda_timeout",
+                               "iam_policy_file", "reserved_concurrency"}
