@@ -61,7 +61,6 @@ VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LAMBDA_FUNCTION_NAME", "US
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
-    lambda_function_name = env.get("AWS_LAMBDA_FUNCTION_NAME") or None
     cache = env.get("READINESS_CACHE_SECONDS", "")
     try:
         readiness_cache_seconds = float(cache) if cache else Settings.readiness_cache_seconds
@@ -72,9 +71,10 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         users_table=env.get("USERS_TABLE") or Settings.users_table,
         avatars_bucket=env.get("AVATARS_BUCKET") or Settings.avatars_bucket,
         avatar_base_url=env.get("AVATAR_BASE_URL") or None,
-        lambda_function_name=lambda_function_name,
+        lambda_function_name=env.get("AWS_LAMBDA_FUNCTION_NAME") or None,
         avatar_max_bytes=_positive_int(env, "AVATAR_MAX_BYTES", LAMBDA_AVATAR_MAX_BYTES
-                                       if lambda_function_name else Settings.avatar_max_bytes),
+                                       if env.get("AWS_LAMBDA_FUNCTION_NAME")
+                                       else Settings.avatar_max_bytes),
         avatar_max_pixels=_positive_int(env, "AVATAR_MAX_PIXELS", Settings.avatar_max_pixels),
         avatar_max_frames=_positive_int(env, "AVATAR_MAX_FRAMES", Settings.avatar_max_frames),
         avatar_decode_concurrency=_positive_int(
