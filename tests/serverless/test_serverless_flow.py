@@ -41,7 +41,7 @@ def test_the_plan_lists_the_deploy_steps_in_order():
                        SERVERLESS_RESERVED_CONCURRENCY="20")
     assert printed.returncode == 0, printed.stderr
     assert build.show() in printed.stdout and shown in printed.stdout
-    assert "healthz" in printed.stdout and "/work" not in printed.stdout
+    assert "healthz" in printed.stdout and str(REPO) not in printed.stdout  # no machine path
 
 
 def test_the_destroy_plan_names_only_the_serverless_stack():
