@@ -17,7 +17,8 @@ SERVERLESS_FLOW := $(CDK_ENV_VARS) CDK_ENV=$(CDK_ENV) SERVERLESS_ARCH=$(SERVERLE
 
 export SERVERLESS_RESERVED_CONCURRENCY
 
-.PHONY: serverless-bundle serverless-plan deploy-serverless serverless-destroy-plan destroy-serverless
+.PHONY: serverless-bundle serverless-plan deploy-serverless serverless-destroy-plan destroy-serverless \
+  serverless-cold-import
 
 serverless-bundle: venv ## Build the Lambda function's code (app + locked manylinux wheels, no Docker) into cdk/build/serverless-bundle
 	$(PY) api/devtools/lambda_bundle.py --out $(CDK_DIR)/build/serverless-bundle --arch $(SERVERLESS_ARCH)
@@ -33,3 +34,6 @@ serverless-destroy-plan: venv ## Print what destroy-serverless runs
 
 destroy-serverless: venv ## Delete users-api-<env>-serverless only (the table, bucket and CDN stay; needs AWS, AWS_REGION)
 	$(SERVERLESS_FLOW) destroy
+
+serverless-cold-import: venv ## Time the handler's cold import and first set-up in fresh processes (RUNS=8)
+	$(PY) api/devtools/cold_import.py --runs $(or $(RUNS),8)
