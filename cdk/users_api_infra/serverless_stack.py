@@ -5,8 +5,9 @@ deploy-serverless`` passes it), so ``make synth`` and ``make deploy`` are unchan
 data stack's table and bucket and the avatar CDN's domain, and owns:
 
 - the function: handler ``app.app``, the very Chalice app object of api/app.py, from a bundle
-  built by api/devtools/lambda_bundle.py (manylinux wheels of requirements.lock; no Docker);
-  python3.12 on arm64 (why not 3.11: see that module); its log group with a retention;
+  built by api/devtools/lambda_bundle.py (manylinux wheels of requirements.lock; no Docker),
+  with the runtime and architecture the bundle's wheels are for (python3.12, arm64 by default;
+  why not 3.11: see that module); its log group with a retention;
 - its execution role, trusted by lambda.amazonaws.com, with exactly the pod role's data
   permissions: the data stack's own policy document, not a copy of it;
 - a REST API (Lambda proxy integration: the event format Chalice speaks) whose resources are
