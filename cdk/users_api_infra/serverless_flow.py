@@ -95,6 +95,11 @@ def deploy_steps(inputs: Inputs, python: str) -> list[Step]:
     ]
 
 
+def unprotect_command(inputs: Inputs) -> str:
+    return (f"aws cloudformation update-termination-protection --no-enable-termination-protection "
+            f"--stack-name {inputs.stack} --region {inputs.region}")
+
+
 def destroy_steps(inputs: Inputs) -> list[str]:
     return [f"aws cloudformation delete-stack --stack-name {inputs.stack} --region {inputs.region}",
             f"aws cloudformation wait stack-delete-complete --stack-name {inputs.stack} "
@@ -117,6 +122,9 @@ def destroy_plan(inputs: Inputs) -> str:
     shown = Inputs(inputs.env, inputs.region or "<AWS_REGION>", inputs.arch,
                    inputs.reserved_concurrency)
     lines += [f"  {n}. {command}" for n, command in enumerate(destroy_steps(shown), 1)]
+    if inputs.env == "prod":
+        lines.append("  prod stacks are termination-protected: the delete is refused until you run "
+                     f"{unprotect_command(shown)}")
     lines.append("  Left in the account on purpose: API Gateway's account-wide CloudWatch role "
                  "(RETAIN), which every REST API with logs in the region uses.")
     return "\n".join(lines)
@@ -147,6 +155,15 @@ def destroy(inputs: Inputs) -> None:
     import boto3
 
     cloudformation = boto3.client("cloudformation", region_name=inputs.region)
+    stacks = cloudformation.list_stacks()["StackSummaries"]
+    if not any(s["StackName"] == inputs.stack and s["StackStatus"] != "DELETE_COMPLETE"
+               for s in stacks):
+        print(f"{inputs.stack}: no such stack in {inputs.region}, nothing to delete")
+        return
+    described = cloudformation.describe_stacks(StackName=inputs.stack)["Stacks"][0]
+    if described.get("EnableTerminationProtection"):
+        raise FlowError(f"{inputs.stack} is termination-protected (prod); if you mean it, run "
+                        f"{unprotect_command(inputs)} and try again")
     print(f"+ delete-stack {inputs.stack}", flush=True)
     cloudformation.delete_stack(StackName=inputs.stack)
     cloudformation.get_waiter("stack_delete_complete").wait(StackName=inputs.stack)

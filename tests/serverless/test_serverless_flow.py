@@ -81,3 +81,29 @@ def test_destroy_deletes_the_stack_on_the_emulator(moto_endpoint, aws_env):
     live = [s["StackName"] for s in cloudformation.list_stacks()["StackSummaries"]
             if s["StackStatus"] != "DELETE_COMPLETE"]
     assert "users-api-dev-serverless" not in live
+
+
+def test_destroy_refuses_a_protected_stack_and_says_how(moto_endpoint, aws_env):
+    import boto3
+
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1",
+                                  endpoint_url=moto_endpoint, aws_access_key_id="x",
+                                  aws_secret_access_key="x")  # noqa: S106 - the emulator's
+    template = {"Resources": {"Logs": {"Type": "AWS::Logs::LogGroup"}}}
+    cloudformation.create_stack(StackName="users-api-prod-serverless",
+                                TemplateBody=json.dumps(template), EnableTerminationProtection=True)
+    env = {k: v for k, v in aws_env.items() if k.startswith("AWS_")}
+    result = run_flow("destroy", CDK_ENV="prod", **env)
+    assert result.returncode == 1
+    assert "termination-protected" in result.stderr and "update-termination-protection" in result.stderr
+    live = [s["StackName"] for s in cloudformation.list_stacks()["StackSummaries"]
+            if s["StackStatus"] != "DELETE_COMPLETE"]
+    assert "users-api-prod-serverless" in live
+
+
+def test_destroy_of_a_missing_stack_says_so(moto_endpoint, aws_env):
+    env = {k: v for k, v in aws_env.items() if k.startswith("AWS_")}
+    result = run_flow("destroy", CDK_ENV="dev", AWS_REGION="eu-south-1",
+                      **{k: v for k, v in env.items() if k != "AWS_REGION"})
+    assert result.returncode == 0, result.stderr
+    assert "nothing to delete" in result.stdout
