@@ -35,9 +35,9 @@ PYTHON_VERSION = "3.12"
 # Every manylinux tag glibc 2.34 runs, newest first; pip takes them all with --platform.
 MANYLINUX = ("manylinux_2_28", "manylinux_2_27", "manylinux_2_17", "manylinux2014")
 PLATFORMS = {"arm64": "aarch64", "x86_64": "x86_64"}
-# In the lock for the container's server or for Chalice's command line; never imported by the
+# In the lock for the container's server (either one) or for Chalice's command line; never imported by the
 # routes on Lambda (25 MB less to load on a cold start).
-NOT_ON_LAMBDA = ("gunicorn", "pip", "setuptools", "wheel", "_distutils_hack")
+NOT_ON_LAMBDA = ("gunicorn", "waitress", "pip", "setuptools", "wheel", "_distutils_hack")
 
 
 def route_manifest() -> dict:
