@@ -67,7 +67,7 @@ def test_deploy_and_destroy_need_a_region():
         assert result.returncode == 1 and "AWS_REGION" in result.stderr
 
 
-def test_destroy_deletes_the_stack_on_the_emulator(moto_endpoint, aws_env):
+def test_destroy_deletes_the_stack_on_the_emulator(clean_backend, moto_endpoint, aws_env):
     import boto3
 
     cloudformation = boto3.client("cloudformation", region_name="us-east-1",
@@ -83,7 +83,7 @@ def test_destroy_deletes_the_stack_on_the_emulator(moto_endpoint, aws_env):
     assert "users-api-dev-serverless" not in live
 
 
-def test_destroy_refuses_a_protected_stack_and_says_how(moto_endpoint, aws_env):
+def test_destroy_refuses_a_protected_stack_and_says_how(clean_backend, moto_endpoint, aws_env):
     import boto3
 
     cloudformation = boto3.client("cloudformation", region_name="us-east-1",
@@ -101,7 +101,7 @@ def test_destroy_refuses_a_protected_stack_and_says_how(moto_endpoint, aws_env):
     assert "users-api-prod-serverless" in live
 
 
-def test_destroy_of_a_missing_stack_says_so(moto_endpoint, aws_env):
+def test_destroy_of_a_missing_stack_says_so(clean_backend, moto_endpoint, aws_env):
     env = {k: v for k, v in aws_env.items() if k.startswith("AWS_")}
     result = run_flow("destroy", CDK_ENV="dev", AWS_REGION="eu-south-1",
                       **{k: v for k, v in env.items() if k != "AWS_REGION"})
