@@ -18,7 +18,7 @@ SERVERLESS_FLOW := $(CDK_ENV_VARS) CDK_ENV=$(CDK_ENV) SERVERLESS_ARCH=$(SERVERLE
 export SERVERLESS_RESERVED_CONCURRENCY
 
 .PHONY: serverless-bundle serverless-plan deploy-serverless serverless-destroy-plan destroy-serverless \
-  serverless-cold-import
+  serverless-cold-import serverless-test
 
 serverless-bundle: venv ## Build the Lambda function's code (app + locked manylinux wheels, no Docker) into cdk/build/serverless-bundle
 	$(PY) api/devtools/lambda_bundle.py --out $(CDK_DIR)/build/serverless-bundle --arch $(SERVERLESS_ARCH)
@@ -37,3 +37,6 @@ destroy-serverless: venv ## Delete users-api-<env>-serverless only (the table, b
 
 serverless-cold-import: venv ## Time the handler's cold import and first set-up in fresh processes (RUNS=8)
 	$(PY) api/devtools/cold_import.py --runs $(or $(RUNS),8)
+
+serverless-test: venv ## Run only the serverless target's tests (tests/serverless, and tests/e2e/test_api.py over the Lambda transport)
+	$(LOCAL_REGION) $(PY) -m pytest tests/serverless tests/e2e/test_api.py -k "lambda or not test_api" $(PYTEST_ARGS)
