@@ -9,13 +9,15 @@ BIN := $(VENV)/bin
 # The embedded emulator listens where LocalStack does, so one AWS_ENDPOINT_URL serves both.
 EMULATOR_HOST ?= 127.0.0.1
 EMULATOR_PORT ?= 4566
+# The dev-only avatar server `make run` starts (plays CloudFront's part).
+AVATAR_PORT ?= 8001
 # The emulator's region when AWS_REGION is unset. Only the local targets use it (run, test,
 # emulator, image-run, and serve/sweep-orphans when AWS_ENDPOINT_URL is set): a target that
 # talks to AWS itself takes AWS_REGION from you, with no silent default.
 EMULATOR_REGION ?= us-east-1
 LOCAL_REGION = AWS_REGION="$${AWS_REGION:-$(EMULATOR_REGION)}"
 
-.PHONY: help venv lock run serve emulator test lint sweep-orphans clean
+.PHONY: help venv lock run run-env serve emulator test lint sweep-orphans clean
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sort -u | \
@@ -34,10 +36,13 @@ lock: venv ## Re-resolve requirements.lock (runtime) and requirements-dev.lock f
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -q -o requirements-dev.lock
 
 run: venv ## Start the embedded emulator, create the table and bucket, serve the API on http://127.0.0.1:8000
-	$(LOCAL_REGION) $(PY) api/devtools/cli.py run-local --emulator-host $(EMULATOR_HOST) --emulator-port $(EMULATOR_PORT)
+	$(LOCAL_REGION) $(PY) api/devtools/cli.py run-local --emulator-host $(EMULATOR_HOST) --emulator-port $(EMULATOR_PORT) --avatar-port $(AVATAR_PORT)
+
+run-env: venv ## Print the exports that point another terminal at `make run`'s emulator: eval "$$(make -s run-env)"
+	@$(LOCAL_REGION) $(PY) api/devtools/cli.py run-env --emulator-host $(EMULATOR_HOST) --emulator-port $(EMULATOR_PORT) --avatar-port $(AVATAR_PORT)
 
 serve: venv ## Serve the API only, against whatever AWS_ENDPOINT_URL points at (or real AWS); creates nothing
-	$(if $(AWS_ENDPOINT_URL),$(LOCAL_REGION)) $(BIN)/gunicorn --config api/gunicorn.conf.py
+	$(if $(AWS_ENDPOINT_URL),$(LOCAL_REGION)) $(PY) api/serve.py
 
 emulator: venv ## Run only the embedded emulator (moto server) on 127.0.0.1:4566, in the foreground
 	$(LOCAL_REGION) $(BIN)/moto_server -H $(EMULATOR_HOST) -p $(EMULATOR_PORT)

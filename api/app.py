@@ -1,16 +1,16 @@
 """users-api routes, and nothing else: read the request, call the service, shape the response.
 
 Errors, request ids, headers, metrics and process set-up are in the middleware
-(chalicelib/middleware.py), so every route and every entry point shares them.
+(chalicelib/middleware.py), so every route and every entry point shares them. /metrics is not
+a route: the serving command (serve.py) serves it on its own port.
 """
 
-from chalice import Chalice, Response
+from chalice import Chalice
 
 from chalicelib import request as read
 from chalicelib import swagger
 from chalicelib.errors import NotFound
 from chalicelib.middleware import http_middleware
-from chalicelib.observability import render_metrics
 from chalicelib.responses import json_response
 from chalicelib.wiring import get_readiness, get_service
 
@@ -48,14 +48,11 @@ def readyz():
     readiness = get_readiness().check()
     if readiness.ready:
         return json_response({"status": "ready", "checks": readiness.checks})
+    headers = {}
+    if readiness.retry_after_seconds is not None:
+        headers["Retry-After"] = str(readiness.retry_after_seconds)
     return json_response({"status": "unavailable", "checks": readiness.checks}, status=503,
-                         headers={"Retry-After": str(readiness.retry_after_seconds)})
-
-
-@app.route("/metrics", methods=["GET"])
-def metrics():
-    body, content_type = render_metrics()
-    return Response(body=body.decode("utf-8"), headers={"Content-Type": content_type})
+                         headers=headers)
 
 
 @app.route("/openapi.json", methods=["GET"])

@@ -2,6 +2,10 @@
 
   python api/manage.py sweep-orphans    list (or --apply: delete) avatars that no user references
 
+Exit codes of sweep-orphans: 0 no orphans; 3 orphans found (and, with --apply, those past the
+grace period deleted), so a CronJob's alert can tell "had to clean up" from "clean"; 1 the sweep
+failed (the table or bucket missing or unreachable, no credentials).
+
 Development commands (emulator bootstrap, run-local) live in api/devtools/cli.py.
 """
 
@@ -14,13 +18,28 @@ from datetime import timedelta
 from pathlib import Path
 
 API_DIR = Path(__file__).resolve().parent
+EXIT_ORPHANS_FOUND = 3
+EXIT_FAILED = 1
+# Where a developer's second terminal usually goes wrong: the emulator's endpoint and
+# placeholder credentials live in `make run`'s environment only.
+LOCAL_HINT = ('Against the emulator of `make run`, first run in this terminal: '
+              'eval "$(make -s run-env)"')
 
 
 def cmd_sweep_orphans(args: argparse.Namespace) -> int:
     from chalicelib.config import get_settings
+    from chalicelib.errors import BackendMisconfigured, BackendUnavailable
     from chalicelib.wiring import build_sweep
 
-    report = build_sweep(get_settings()).run(timedelta(minutes=args.grace_minutes), apply=args.apply)
+    try:
+        report = build_sweep(get_settings()).run(timedelta(minutes=args.grace_minutes),
+                                                 apply=args.apply)
+    except BackendMisconfigured as error:
+        print(f"sweep-orphans failed: {error.message}. {LOCAL_HINT}", file=sys.stderr)
+        return EXIT_FAILED
+    except BackendUnavailable as error:
+        print(f"sweep-orphans failed: {error.message}", file=sys.stderr)
+        return EXIT_FAILED
     print(json.dumps({
         "mode": "apply" if args.apply else "dry-run",
         "grace_minutes": args.grace_minutes,
@@ -31,7 +50,7 @@ def cmd_sweep_orphans(args: argparse.Namespace) -> int:
     }, indent=2))
     if report.orphans and not args.apply:
         print("dry run: nothing deleted; run again with --apply to delete them", file=sys.stderr)
-    return 0
+    return EXIT_ORPHANS_FOUND if report.orphans else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -288,7 +288,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             return proc.wait()
         except KeyboardInterrupt:
-            # SIGTERM to the container, as Kubernetes does: gunicorn drains and exits 0.
+            # SIGTERM to the container, as Kubernetes does: the server drains and exits 0.
             engine("stop", "--time", "30", name, check=False, timeout=60)
             try:
                 return proc.wait(timeout=30)
@@ -309,12 +309,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _passed_through(name: str) -> bool:
     """The caller's variables a container gets: the SDK's (AWS_*), the app's settings (the
-    names chalicelib.config declares) and the server's knobs. Where prometheus-client writes
-    and where the server binds are the image's own (its ENV), never the host's."""
-    if name in ("PROMETHEUS_MULTIPROC_DIR", "HOST", "PORT"):
+    names chalicelib.config declares) and the server's knobs (SERVER_*). Where the server binds
+    is the image's own (its ENV), never the host's."""
+    if name in ("HOST", "PORT"):
         return False
-    return (name.startswith(("AWS_", "GUNICORN_")) or name == "WEB_CONCURRENCY"
-            or name in app_config.VARIABLES)
+    return name.startswith(("AWS_", "SERVER_")) or name in app_config.VARIABLES
 
 
 def _engine() -> Engine:

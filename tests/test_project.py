@@ -25,16 +25,16 @@ def test_every_make_target_is_in_the_readme():
 def environment_variables_read_by_the_app() -> set[str]:
     names: set[str] = set()
     # Configuration is read in these two places only (the WSGI adapter's environ is not config).
-    for path in (REPO / "api" / "chalicelib" / "config.py", REPO / "api" / "gunicorn.conf.py"):
+    for path in (REPO / "api" / "chalicelib" / "config.py", REPO / "api" / "serve.py"):
         text = path.read_text()
         names |= set(re.findall(r"""(?:environ|env)\.(?:get|setdefault)\(\s*["']([A-Z_]+)["']""", text))
-        names |= set(re.findall(r"""_(?:int|positive_int)\((?:env, )?["']([A-Z_]+)["']""", text))
+        names |= set(re.findall(r"""(?:_int|_positive_int|number)\((?:env, )?["']([A-Z_]+)["']""", text))
     return names - {"AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 
 
 def test_every_variable_the_app_reads_is_documented():
     names = environment_variables_read_by_the_app()
-    assert {"USERS_TABLE", "AVATARS_BUCKET", "WEB_CONCURRENCY", "PORT"} <= names
+    assert {"USERS_TABLE", "AVATARS_BUCKET", "SERVER_THREADS", "PORT", "METRICS_PORT"} <= names
     example = (REPO / ".env.example").read_text()
     readme = (REPO / "README.md").read_text()
     for name in sorted(names):

@@ -4,6 +4,11 @@ Chalice only knows API Gateway events. This adapter turns a WSGI request into su
 event, lets Chalice's own local gateway route it (path parameters, CORS preflight,
 authorizers), and turns the Lambda-proxy response back into WSGI. It is general: nothing
 here knows about users-api.
+
+HEAD on a route that has GET but no HEAD view is answered by the GET view, without the body
+(RFC 9110 9.3.2). Answers the local gateway gives without running a view (the automatic
+OPTIONS / CORS preflight answer) pass through `on_gateway_answer`, so an app can give them
+the headers, metrics and log lines its middleware gives every other answer.
 """
 
 from __future__ import annotations
@@ -27,7 +32,11 @@ from chalice.local import (
 
 # (method, lower-cased request headers, status, message) -> (status, headers, body)
 RejectHook = Callable[[str, dict[str, str], int, str], tuple[int, dict[str, str], bytes]]
+# (method, lower-cased request headers, route template, status, response headers) -> headers
+GatewayAnswerHook = Callable[[str, dict[str, str], str, int, dict[str, str]], dict[str, str]]
 _READ_CHUNK = 64 * 1024
+# An error message quotes at most this much of the request's path.
+_PATH_QUOTE_CHARS = 100
 
 
 class _PerThreadRequestState:
@@ -69,7 +78,8 @@ def _chalice_style_reject(method: str, headers: dict[str, str], status: int, mes
 
 class ChaliceWSGIAdapter:
     def __init__(self, app: Chalice, *, max_body_bytes: int | None = None,
-                 on_reject: RejectHook | None = None) -> None:
+                 on_reject: RejectHook | None = None,
+                 on_gateway_answer: GatewayAnswerHook | None = None) -> None:
         if not isinstance(app, _PerThreadRequestState):
             app._request_state = threading.local()
             app.__class__ = type(f"PerThread{type(app).__name__}",
@@ -80,6 +90,7 @@ class ChaliceWSGIAdapter:
         self._gateway.event_converter = LambdaEventConverter(self._routes, app.api.binary_types)
         self._max_body_bytes = max_body_bytes
         self._reject = on_reject or _chalice_style_reject
+        self._on_gateway_answer = on_gateway_answer
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -96,21 +107,28 @@ class ChaliceWSGIAdapter:
         except _Rejected as rejected:
             return self._send(start_response,
                               *self._reject(method, headers, rejected.status, rejected.message))
+        route = self._route_of(url)
+        views = self.app.routes.get(route, {}) if route else {}
+        head_as_get = method == "HEAD" and "HEAD" not in views and "GET" in views
         try:
-            response = self._gateway.handle_request(method, url, headers, body)
+            response = self._gateway.handle_request(
+                "GET" if head_as_get else method, url, headers, body)
         except LocalGatewayException as error:
-            if not self._matches_a_route(url):
+            if route is None:
+                shown = path if len(path) <= _PATH_QUOTE_CHARS else path[:_PATH_QUOTE_CHARS] + "..."
                 return self._send(start_response, *self._reject(
-                    method, headers, 404, f"no route for {method} {path}"))
+                    method, headers, 404, f"no route for {method[:20]} {shown}"))
             return self._send(start_response, error.CODE, dict(error.headers), error.body or b"")
-        return self._send(start_response, *_unpack(response))
+        status, pairs, payload = _unpack(response)
+        if method == "OPTIONS" and "OPTIONS" not in views and self._on_gateway_answer:
+            pairs = list(self._on_gateway_answer(method, headers, route, status, dict(pairs)).items())
+        return self._send(start_response, status, pairs, payload, head=head_as_get)
 
-    def _matches_a_route(self, url: str) -> bool:
+    def _route_of(self, url: str) -> str | None:
         try:
-            self._routes.match_route(url)
+            return self._routes.match_route(url).route
         except ValueError:
-            return False
-        return True
+            return None
 
     def _read_body(self, environ: dict) -> bytes | None:
         stream = environ["wsgi.input"]
@@ -138,7 +156,8 @@ class ChaliceWSGIAdapter:
         return b"".join(chunks) or None
 
     @staticmethod
-    def _send(start_response, status: int, headers, body: bytes) -> list[bytes]:
+    def _send(start_response, status: int, headers, body: bytes, head: bool = False
+              ) -> list[bytes]:
         pairs = headers if isinstance(headers, list) else list(headers.items())
         pairs = [(k, v) for k, v in pairs if k.lower() != "content-length"]
         if body and not any(k.lower() == "content-type" for k, _ in pairs):
@@ -147,7 +166,8 @@ class ChaliceWSGIAdapter:
         if status >= 200 and status not in (204, 304):
             pairs.append(("Content-Length", str(len(body))))
         start_response(f"{status} {_reason(status)}", pairs)
-        return [body]
+        # HEAD: the headers GET would send, Content-Length included, and no body.
+        return [b""] if head else [body]
 
 
 class _Rejected(Exception):

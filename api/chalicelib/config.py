@@ -11,6 +11,9 @@ from chalicelib.errors import ConfigurationError
 from chalicelib.lambda_limits import LAMBDA_AVATAR_MAX_BYTES
 
 MIB = 1024 * 1024
+# A request waits on its backend for at most this long (the documented bound; the SDK's
+# connect timeout and back-off can add up to 2 s to the deadline).
+MAX_BACKEND_DEADLINE_SECONDS = 8.0
 
 
 @dataclass(frozen=True)
@@ -29,8 +32,9 @@ class Settings:
     avatar_decode_concurrency: int = 1
     log_level: str = "INFO"
     readiness_cache_seconds: float = 5.0
-    # prometheus-client's multiprocess directory (set by gunicorn.conf.py); None: one process.
-    metrics_dir: str | None = None
+    # Every DynamoDB and S3 call of one request, retries included, ends within this, counted
+    # from its first call (chalicelib/adapters/deadline.py); at most MAX_BACKEND_DEADLINE_SECONDS.
+    backend_deadline_seconds: float = 8.0
 
     @property
     def max_request_bytes(self) -> int:
@@ -56,16 +60,25 @@ def _positive_int(env: dict[str, str], name: str, default: int) -> int:
 VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LAMBDA_FUNCTION_NAME", "USERS_TABLE", "AVATARS_BUCKET",
              "AVATAR_BASE_URL", "AVATAR_MAX_BYTES", "AVATAR_MAX_PIXELS", "AVATAR_MAX_FRAMES",
              "AVATAR_DECODE_CONCURRENCY", "LOG_LEVEL",
-             "READINESS_CACHE_SECONDS", "PROMETHEUS_MULTIPROC_DIR")
+             "READINESS_CACHE_SECONDS", "BACKEND_DEADLINE_SECONDS")
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "")
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
-    cache = env.get("READINESS_CACHE_SECONDS", "")
-    try:
-        readiness_cache_seconds = float(cache) if cache else Settings.readiness_cache_seconds
-    except ValueError:
-        raise ConfigurationError(f"READINESS_CACHE_SECONDS must be a number, got {cache!r}") from None
+    readiness_cache_seconds = _seconds(env, "READINESS_CACHE_SECONDS",
+                                       Settings.readiness_cache_seconds)
+    deadline = _seconds(env, "BACKEND_DEADLINE_SECONDS", Settings.backend_deadline_seconds)
+    if not 0 < deadline <= MAX_BACKEND_DEADLINE_SECONDS:
+        raise ConfigurationError("BACKEND_DEADLINE_SECONDS must be more than 0 and at most "
+                                 f"{MAX_BACKEND_DEADLINE_SECONDS:g}, got {deadline:g}")
     return Settings(
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or Settings.region,
         users_table=env.get("USERS_TABLE") or Settings.users_table,
@@ -81,7 +94,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
             env, "AVATAR_DECODE_CONCURRENCY", Settings.avatar_decode_concurrency),
         log_level=(env.get("LOG_LEVEL") or Settings.log_level).upper(),
         readiness_cache_seconds=readiness_cache_seconds,
-        metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+        backend_deadline_seconds=deadline,
     )
 
 

@@ -75,11 +75,24 @@ class UnsupportedMediaType(ApiError, default_for_status=True):
 
 
 class BackendUnavailable(ApiError):
-    """DynamoDB or S3 failed after the SDK's retries; the client may try again later."""
+    """DynamoDB or S3 failed, or did not answer within the request's deadline: transient, so
+    the client may try again later. `kind` is "unavailable" or "timeout"."""
 
     status, code = 503, "service_unavailable"
     retry_after_seconds = 5
 
+    def __init__(self, message: str, kind: str = "unavailable") -> None:
+        super().__init__(message)
+        self.kind = kind
+
     @property
     def headers(self) -> dict[str, str]:  # type: ignore[override]
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class BackendMisconfigured(ApiError):
+    """The table or bucket does not exist, or there are no usable credentials: trying again
+    will not help until someone fixes the configuration, so there is no Retry-After."""
+
+    status, code = 503, "backend_misconfigured"
+    kind = "misconfigured"

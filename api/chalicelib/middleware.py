@@ -7,21 +7,26 @@ from __future__ import annotations
 import json
 import time
 
+from chalicelib.adapters.deadline import backend_deadline
 from chalicelib.errors import ApiError, code_for_status
-from chalicelib.observability import REQUEST_ID_HEADER, observe, request_id_from
+from chalicelib.observability import IN_FLIGHT, REQUEST_ID_HEADER, observe, request_id_from
+from chalicelib.request import listing
 from chalicelib.responses import API_HEADERS, JSON, error_body, error_response, normalize_chalice_error
 from chalicelib.startup import set_up
 
 
 def http_middleware(request, get_response):
-    set_up()
+    settings = set_up()
     started = time.perf_counter()
     request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER),
                                  request.context.get("requestId"))
-    try:
-        response = get_response(request)
-    except ApiError as error:
-        response = error_response(error)
+    with IN_FLIGHT.track_inprogress():
+        try:
+            # Every DynamoDB and S3 call this request makes ends within one deadline.
+            with backend_deadline(settings.backend_deadline_seconds):
+                response = get_response(request)
+        except ApiError as error:
+            response = error_response(error)
     normalize_chalice_error(response)
     if isinstance(response.body, dict) and isinstance(response.body.get("error"), dict):
         response.body["error"]["request_id"] = request_id
@@ -29,7 +34,8 @@ def http_middleware(request, get_response):
         response.headers.setdefault(name, value)
     response.headers[REQUEST_ID_HEADER] = request_id
     route = request.context.get("resourcePath", "unmatched")
-    observe(route, request.method, response.status_code, started, request_id)
+    observe(route, request.method, response.status_code, started, request_id,
+            listing(request) if route == "/users" and request.method == "GET" else "")
     return response
 
 
@@ -44,3 +50,14 @@ def rejected_before_routing(method: str, headers: dict[str, str], status: int, m
     observe("unmatched", method, status, started, request_id)
     response_headers = {"Content-Type": JSON, REQUEST_ID_HEADER: request_id, **API_HEADERS}
     return status, response_headers, json.dumps(body).encode()
+
+
+def answered_by_gateway(method: str, headers: dict[str, str], route: str, status: int,
+                        response_headers: dict[str, str]) -> dict[str, str]:
+    """Answers the WSGI adapter's gateway gives without running a view (OPTIONS and CORS
+    preflight): the request id, the security headers, a metric and an access line, as always."""
+    set_up()
+    started = time.perf_counter()
+    request_id = request_id_from(headers.get(REQUEST_ID_HEADER.lower()))
+    observe(route, method, status, started, request_id)
+    return {**API_HEADERS, **response_headers, REQUEST_ID_HEADER: request_id}

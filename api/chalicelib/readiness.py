@@ -7,15 +7,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chalicelib.errors import BackendUnavailable
+from chalicelib.errors import BackendMisconfigured, BackendUnavailable
 
 
 @dataclass(frozen=True)
 class Readiness:
     ready: bool
+    # Each dependency -> "ok", or the kind of failure: "unavailable", "timeout" or
+    # "misconfigured" (the log names the resource and the cause).
     checks: dict[str, str]
-    # When a client (or a load balancer) should ask again after a "not ready".
-    retry_after_seconds: int
+    # When a client (or a load balancer) should ask again after a "not ready"; None when only
+    # a fix of the configuration can help.
+    retry_after_seconds: int | None
 
 
 class ReadinessProbe:
@@ -39,7 +42,10 @@ class ReadinessProbe:
             return cached[1]
         try:
             checks = {name: _probe(check) for name, check in self._checks.items()}
-            result = Readiness(all(v == "ok" for v in checks.values()), checks, self._retry_after)
+            ready = all(v == "ok" for v in checks.values())
+            only_misconfigured = not ready and all(
+                v in ("ok", "misconfigured") for v in checks.values())
+            result = Readiness(ready, checks, None if only_misconfigured else self._retry_after)
             self._last = (time.monotonic(), result)
             return result
         finally:
@@ -49,7 +55,6 @@ class ReadinessProbe:
 def _probe(check: Callable[[], None]) -> str:
     try:
         check()
-    except BackendUnavailable as error:
-        cause = error.__cause__
-        return f"unavailable ({type(cause).__name__ if cause else 'error'})"
+    except (BackendUnavailable, BackendMisconfigured) as error:
+        return error.kind
     return "ok"

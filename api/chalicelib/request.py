@@ -48,3 +48,10 @@ def paging(request) -> Paging:
     if cursor is not None and not cursor:
         raise InvalidField("cursor", "must not be empty")
     return Paging(limit, cursor)
+
+
+def listing(request) -> str:
+    """The metrics' `listing` label of GET /users: "paged" when the client asked for a page
+    (`limit` or `cursor`), "whole_table" otherwise (the service lists every user then)."""
+    query = request.query_params or {}
+    return "paged" if ("limit" in query or "cursor" in query) else "whole_table"

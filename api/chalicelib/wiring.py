@@ -34,7 +34,7 @@ def build_sweep(settings: Settings) -> OrphanSweep:
     return OrphanSweep(*_storage(settings))
 
 
-# Lazy, so each gunicorn worker makes its own clients after the fork.
+# Lazy: made on first use (wsgi.py asks at start), once per process.
 @lru_cache(maxsize=1)
 def get_service() -> UserService:
     return build_service(get_settings())

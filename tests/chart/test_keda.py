@@ -49,7 +49,7 @@ def test_scaled_object_scales_the_deployment_on_in_flight_requests(keda_on):
     assert meta["serverAddress"].startswith("http://")
     assert metric_names(meta["query"]) == {"users_api_requests_in_flight"} <= APP_METRICS
     assert 'namespace="users-api",job="users-api"' in meta["query"]
-    assert meta["threshold"] == "6", "KEDA metadata values are strings"
+    assert meta["threshold"] == "12", "KEDA metadata values are strings"
     assert cpu == {"type": "cpu", "metricType": "Utilization", "metadata": {"value": "70"}}
     behavior = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
     assert behavior["scaleDown"]["stabilizationWindowSeconds"] == 300

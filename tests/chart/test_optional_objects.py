@@ -159,8 +159,8 @@ def alb_timing(render):
         "min_ready": render.one("Deployment")["spec"]["minReadySeconds"],
         "pre_stop": pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"],
         "grace": pod["terminationGracePeriodSeconds"],
-        "graceful": int(data["GUNICORN_GRACEFUL_TIMEOUT"]),
-        "keepalive": int(data["GUNICORN_KEEPALIVE"]),
+        "graceful": int(data["SERVER_GRACEFUL_TIMEOUT"]),
+        "keepalive": int(data["SERVER_KEEPALIVE_TIMEOUT"]),
     }
 
 

@@ -34,8 +34,11 @@ SCHEMA_REJECTIONS = {
     "config-maxbytes-negative": ({"config": {"avatarMaxBytes": -1}}, "/config/avatarMaxBytes", ""),
     "config-baseurl-not-url": ({"config": {"avatarBaseUrl": "cdn"}}, "/config/avatarBaseUrl", ""),
     "config-unknown-key": ({"config": {"tableName": "users"}}, "/config", "'tableName'"),
-    "gunicorn-workers-zero": ({"gunicorn": {"workers": 0}}, "/gunicorn/workers", "minimum"),
-    "gunicorn-threads-float": ({"gunicorn": {"threads": 2.5}}, "/gunicorn/threads", ""),
+    "server-threads-zero": ({"server": {"threads": 0}}, "/server/threads", "minimum"),
+    "server-threads-float": ({"server": {"threads": 2.5}}, "/server/threads", ""),
+    "server-graceful-below-the-backend-wait": ({"server": {"gracefulTimeout": 5}},
+                                               "/server/gracefulTimeout", "minimum"),
+    "gunicorn-values-are-gone": ({"gunicorn": {"workers": 2}}, "", "additional"),
     "extraEnv-without-name": ({"extraEnv": [{"value": "x"}]}, "/extraEnv/0", "name"),
     "sa-name-empty": ({"serviceAccount": {"name": ""}}, "/serviceAccount/name", ""),
     "sa-name-invalid": ({"serviceAccount": {"name": "Users_API"}}, "/serviceAccount/name", ""),
@@ -187,20 +190,21 @@ CROSS_FIELD_FAILURES = {
     "grace-shorter-than-prestop-plus-graceful": (
         {"terminationGracePeriodSeconds": 25},
         "terminationGracePeriodSeconds (25) must be at least lifecycle.preStopSleepSeconds (15)"
-        " + gunicorn.gracefulTimeout (20) + 5 s margin = 40",
+        " + server.gracefulTimeout (20) + 5 s margin = 40",
     ),
-    "graceful-not-below-worker-timeout": (
-        {"gunicorn": {"gracefulTimeout": 30, "timeout": 30}, "terminationGracePeriodSeconds": 60},
-        "gunicorn.gracefulTimeout (30) must be less than gunicorn.timeout (30)",
+    "receive-timeout-not-below-the-liveness-budget": (
+        {"server": {"receiveTimeout": 30}},
+        "server.receiveTimeout (30) must be less than the liveness probe's budget"
+        " (probes.liveness.periodSeconds x failureThreshold = 30 s)",
     ),
     "keepalive-not-above-alb-idle": (
-        {"gunicorn": {"keepalive": 60}},
-        "gunicorn.keepalive (60) must be greater than the ALB idle timeout"
+        {"server": {"keepalive": 60}},
+        "server.keepalive (60) must be greater than the ALB idle timeout"
         " (ingress.idleTimeoutSeconds, 60 s)",
     ),
     "keepalive-not-above-a-longer-alb-idle": (
         {"ingress": {"idleTimeoutSeconds": 120}},
-        "gunicorn.keepalive (75) must be greater than the ALB idle timeout"
+        "server.keepalive (75) must be greater than the ALB idle timeout"
         " (ingress.idleTimeoutSeconds, 120 s)",
     ),
     "https-redirect-without-certificate": (
@@ -235,7 +239,7 @@ CROSS_FIELD_FAILURES = {
     "deregistration-delay-shorter-than-drain": (
         {"ingress": {"enabled": True, "deregistrationDelaySeconds": 30}},
         "ingress.deregistrationDelaySeconds (30) must be at least lifecycle.preStopSleepSeconds (15)"
-        " + gunicorn.gracefulTimeout (20) = 35",
+        " + server.gracefulTimeout (20) = 35",
     ),
     "metrics-port-equals-http-port": (
         {"containerPorts": {"http": 8000, "metrics": 8000}},

@@ -6,7 +6,7 @@ import pytest
 
 from tests.chart.chartlib import NAMESPACE, ROLE_ARN, VALUE_SETS, container
 
-# Environment variables of the team contract (api/chalicelib/config.py and api/gunicorn.conf.py).
+# Environment variables of the team contract (api/chalicelib/config.py and api/serve.py).
 CONTRACT_ENV = {
     "AWS_REGION": "us-east-1",
     "USERS_TABLE": "users",
@@ -18,11 +18,10 @@ CONTRACT_ENV = {
     "HOST": "0.0.0.0",
     "PORT": "8000",
     "METRICS_PORT": "9090",
-    "WEB_CONCURRENCY": "2",
-    "GUNICORN_THREADS": "4",
-    "GUNICORN_TIMEOUT": "30",
-    "GUNICORN_GRACEFUL_TIMEOUT": "20",
-    "GUNICORN_KEEPALIVE": "75",
+    "SERVER_THREADS": "16",
+    "SERVER_RECEIVE_TIMEOUT": "20",
+    "SERVER_GRACEFUL_TIMEOUT": "20",
+    "SERVER_KEEPALIVE_TIMEOUT": "75",
 }
 
 
@@ -168,11 +167,11 @@ def test_readiness_can_check_dependencies_again(helm):
 
 # --- graceful termination ---------------------------------------------------------------------
 
-def test_prestop_and_grace_period_fit_gunicorn_graceful_timeout(default):
+def test_prestop_and_grace_period_fit_the_servers_graceful_timeout(default):
     spec = pod_spec(default)
     c = container(default.one("Deployment"))
     pre_stop = c["lifecycle"]["preStop"]["sleep"]["seconds"]
-    graceful = int(default.one("ConfigMap")["data"]["GUNICORN_GRACEFUL_TIMEOUT"])
+    graceful = int(default.one("ConfigMap")["data"]["SERVER_GRACEFUL_TIMEOUT"])
     assert pre_stop == 15
     assert graceful == 20
     assert spec["terminationGracePeriodSeconds"] == 40
@@ -203,7 +202,8 @@ def test_container_security_context(default):
 def test_tmp_is_the_only_writable_mount(default, full):
     c = container(default.one("Deployment"))
     assert c["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
-    assert pod_spec(default)["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "128Mi"}}]
+    # Room for request bodies buffered while they arrive (api/serve.py), about 1 GiB at most.
+    assert pod_spec(default)["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "1152Mi"}}]
     assert pod_spec(full)["volumes"][0]["emptyDir"] == {"medium": "Memory", "sizeLimit": "64Mi"}
 
 

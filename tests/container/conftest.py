@@ -42,10 +42,15 @@ class Running:
     engine: Engine
     name: str
     port: int
+    metrics_port: int
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def logs(self) -> str:
         return self.engine.logs(self.name)
@@ -60,12 +65,13 @@ class ContainerFactory:
 
     def __call__(self, **extra_env: str) -> Running:
         name = f"users-api-test-{uuid.uuid4().hex[:10]}"
-        port = free_port()
+        port, metrics_port = free_port(), free_port()
         env = {**app_env(self.endpoint), "USERS_TABLE": "users",
-               "AVATARS_BUCKET": "users-api-avatars", **extra_env}
+               "AVATARS_BUCKET": "users-api-avatars", "METRICS_PORT": str(metrics_port),
+               **extra_env}
         self.names.append(name)
         self.engine.run_detached(self.image, name=name, port=port, env=env)
-        running = Running(self.engine, name, port)
+        running = Running(self.engine, name, port, metrics_port)
         try:
             wait_for_status(f"{running.url}/readyz", 200, timeout=90,
                             alive=lambda: self.engine.running(name))

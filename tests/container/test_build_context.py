@@ -59,7 +59,7 @@ def tracked_files() -> list[str]:
 def test_the_context_holds_the_app_and_the_lock_only():
     shipped = {path for path in tracked_files() if in_context(path)}
     assert {"requirements.lock", "api/app.py", "api/wsgi.py", "api/manage.py",
-            "api/gunicorn.conf.py", "api/chalicelib/service.py", "api/chalice_wsgi/adapter.py"} <= shipped
+            "api/serve.py", "api/chalicelib/service.py", "api/chalice_wsgi/adapter.py"} <= shipped
     assert not {path for path in shipped
                 if not (path == "requirements.lock" or path.startswith("api/"))}, shipped
 

@@ -1,7 +1,7 @@
 """Contract test: schemathesis drives the live server from the static OpenAPI spec.
 
 Every operation in ``api/chalicelib/openapi.yaml`` is fuzzed against the real serving
-command (gunicorn + the WSGI shim) in front of the moto server. Every response must be
+command (waitress + the WSGI shim) in front of the moto server. Every response must be
 free of 5xx and conform to the spec: status code, content type, headers and body.
 
 Explicit cases follow, for what random data rarely reaches, each checked against the

@@ -1,6 +1,6 @@
 """Hostile avatars against the real serving command, judged by memory, not by status code.
 
-Each test resets the peak RSS (VmHWM) of every serving process (the master and each worker),
+Each test resets the peak RSS (VmHWM) of every serving process (one per pod, and any children),
 posts its uploads, and reads every peak again: the increase is what one upload, or a burst of
 them, really cost. The bounds are the README's (Security notes on uploads), for the default
 limits: AVATAR_MAX_PIXELS=25,000,000, AVATAR_MAX_FRAMES=200, AVATAR_DECODE_CONCURRENCY=1.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import itertools
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,7 +31,8 @@ MIB = 1024 * 1024
 PER_UPLOAD_BOUND = 450 * MIB
 # What an upload refused before its pixels are decoded may cost at most.
 REFUSED_EARLY_BOUND = 64 * MIB
-WORKERS = 2
+# The serving command is one process per pod (api/serve.py).
+PROCESSES = 1
 _emails = itertools.count()
 
 
@@ -49,7 +49,7 @@ def _kib(pid: int, field: str) -> int:
 
 
 def serving_pids(master: int) -> list[int]:
-    """The master and its children (gunicorn's workers), read from /proc."""
+    """The serving process and its children (it has none today), read from /proc."""
     children = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -82,22 +82,13 @@ class PeakRss:
 @pytest.fixture(scope="module")
 def server(start_server, aws_env):
     """A server of its own (the default limits), so no other test's uploads touch its peaks."""
-    url, process = start_server({**aws_env, "WEB_CONCURRENCY": str(WORKERS)})
+    url, process = start_server(aws_env)
     peaks = PeakRss(process.pid)
-    _wait_for_workers(process.pid)
-    # Warm both workers up (Pillow loads its codecs on first use), so that is not counted.
+    assert len(serving_pids(process.pid)) == PROCESSES
+    # Warm it up (Pillow loads its codecs on first use), so that is not counted.
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda _: _post(url, _webp_still((64, 64))), range(16)))
     return url, peaks
-
-
-def _wait_for_workers(master: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if len(serving_pids(master)) == WORKERS + 1:
-            return
-        time.sleep(0.2)
-    raise AssertionError("gunicorn did not start its workers")
 
 
 def _post(url: str, avatar: bytes):
@@ -166,8 +157,8 @@ def test_the_largest_legitimate_upload_stays_within_the_per_upload_bound(server)
 
 
 def test_a_burst_of_the_largest_uploads_is_bounded_per_process_by_the_decode_cap(server):
-    # Four at once, more than the workers: each process decodes one at a time, so no process
-    # grows by more than one upload's bound and the pod by more than WORKERS of them.
+    # Four at once: the process decodes one at a time (AVATAR_DECODE_CONCURRENCY), so it
+    # grows by no more than one upload's bound, and the pod by no more than PROCESSES of them.
     url, peaks = server
     avatar = _webp_still((5000, 5000))
     before = peaks.reset()
@@ -177,7 +168,7 @@ def test_a_burst_of_the_largest_uploads_is_bounded_per_process_by_the_decode_cap
     _report("4 concurrent webp 5000x5000", increase)
     assert [r.status_code for r in responses] == [201] * 4
     assert max(increase.values()) < PER_UPLOAD_BOUND, increase
-    assert sum(increase.values()) < WORKERS * PER_UPLOAD_BOUND, increase
+    assert sum(increase.values()) < PROCESSES * PER_UPLOAD_BOUND, increase
 
 
 @pytest.mark.parametrize("name, code_point", [

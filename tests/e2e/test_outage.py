@@ -69,7 +69,7 @@ def outage_server(start_server, aws_env, clean_backend):
     proxy.close()
 
 
-def test_backend_down_gives_503_then_recovers(outage_server, s3):
+def test_backend_down_gives_503_then_recovers(outage_server, s3, start_server):
     url, proxy = outage_server
     assert requests.get(f"{url}/readyz", timeout=10).status_code == 200
 
@@ -94,5 +94,6 @@ def test_backend_down_gives_503_then_recovers(outage_server, s3):
     assert requests.get(f"{url}/readyz", timeout=30).status_code == 200
     assert post_user(url).status_code == 201
     assert len(bucket_keys(s3)) == 1
-    metrics = requests.get(f"{url}/metrics", timeout=10).text
-    assert 'users_api_backend_errors_total{backend="dynamodb",operation="Scan"}' in metrics
+    metrics = requests.get(start_server.metrics_url(url), timeout=10).text
+    assert ('users_api_backend_errors_total{backend="dynamodb",kind="unavailable",'
+            'operation="Scan"}') in metrics

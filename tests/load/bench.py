@@ -4,21 +4,21 @@
     BENCH_QUICK=1 python tests/load/bench.py   short run (about 1.5 minutes)
 
 It starts the embedded emulator (moto server) and the real serving command
-(`gunicorn --config api/gunicorn.conf.py`: gunicorn plus the WSGI shim) on free ports of
+(`python3 api/serve.py`: waitress plus the WSGI shim, one process) on free ports of
 127.0.0.1, seeds the table, and drives load from a separate process (tests/load/loadgen.py).
 Every load loop is bounded in time and in request count. It prints a table and writes the
 same figures as JSON to .bench/ (git-ignored): bench-<time>.json and latest.json.
 
 Figures:
   rps and p50/p95/p99 latency per scenario and concurrency (closed loop, keep-alive);
-  CPU seconds per 1,000 requests in the gunicorn master and workers only (psutil), which does
+  CPU seconds per 1,000 requests in the serving process only (psutil), which does
     not depend on the emulator's speed; the emulator's own CPU is shown for context;
   RSS and USS per worker after warm-up and after the 10,000-user listing;
   time from process start to the first 200 from /readyz;
   shim overhead: in-process (tests/load/inproc.py) shim vs a direct app(event, context) call,
-    and `chalice local` vs gunicorn on the same requests in the same run;
+    and `chalice local` vs the serving command on the same requests in the same run;
   where CPU goes: pyinstrument profiles of the hot paths (.bench/profile-*.txt);
-  a 1-CPU pod emulation (gunicorn pinned to one core) for several workers x threads.
+  a 1-CPU pod emulation (the server pinned to one core) for several thread counts.
 """
 
 from __future__ import annotations
@@ -58,9 +58,10 @@ HOST = "127.0.0.1"
 BUCKET = "users-api-avatars"
 TABLE = "users"
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
-# The serving configuration under test: gunicorn.conf.py's defaults unless overridden.
-WORKERS = int(os.environ.get("WEB_CONCURRENCY") or 2)
-THREADS = int(os.environ.get("GUNICORN_THREADS") or 4)
+# The serving configuration under test: serve.py's defaults unless overridden. One process
+# per pod (the serving command has no workers); SERVER_THREADS request threads.
+WORKERS = 1
+THREADS = int(os.environ.get("SERVER_THREADS") or 16)
 
 # name -> how to drive it. conc: concurrency levels; duration (s) and max: the bounds of
 # each level. The 10,000-user listing is slow on the emulator (moto serializes ~1 ms per
@@ -88,8 +89,8 @@ QUICK_PLAN: dict[str, dict] = {
     "post-2MB": {**FULL_PLAN["post-2MB"], "conc": [8], "duration": 4,
                  "max_by_conc": {8: 30}},
 }
-# One CPU for gunicorn (pinned), the emulator and the load generator on the other core.
-SWEEP_CONFIGS = [(1, 4), (1, 8), (2, 2), (2, 4), (4, 2)]
+# One CPU for the server (pinned), the emulator and the load generator on the other core.
+SWEEP_CONFIGS = [(1, 4), (1, 8), (1, 16), (1, 32)]
 SWEEP_SCENARIOS = {
     "healthz": {"kind": "get", "path": "/healthz", "concurrency": 32, "duration": 5,
                 "max_requests": 20000, "warmup_requests": 20},
@@ -132,7 +133,7 @@ class Processes:
 
 
 class Tree:
-    """A process and its descendants (gunicorn master + workers), for CPU and memory."""
+    """A process and its descendants (the serving process has none), for CPU and memory."""
 
     def __init__(self, pid: int) -> None:
         self.root = psutil.Process(pid)
@@ -156,7 +157,8 @@ class Tree:
             info = proc.memory_full_info()
             return {"pid": proc.pid, "rss_mb": round(info.rss / 2**20, 1),
                     "uss_mb": round(info.uss / 2**20, 1)}
-        workers = [one(p) for p in self.root.children()]
+        # The process that serves: the root itself when it has no children.
+        workers = [one(p) for p in self.root.children()] or [one(self.root)]
         return {"master": one(self.root), "workers": workers}
 
 
@@ -187,26 +189,21 @@ def wait_ready(port: int, process: subprocess.Popen, path: str = "/readyz",
     raise TimeoutError(f"{path} on port {port} not 200 within {timeout}s")
 
 
-def start_gunicorn(procs: Processes, env: dict[str, str], workers: int, threads: int,
-                   cpus: set[int] | None = None) -> tuple[subprocess.Popen, int, float]:
+def start_server(procs: Processes, env: dict[str, str], threads: int,
+                 cpus: set[int] | None = None) -> tuple[subprocess.Popen, int, float]:
     """Start the serving command; returns (process, port, seconds to the first 200 /readyz)."""
     port = free_port()
-    server_env = {**env, "HOST": HOST, "PORT": str(port), "WEB_CONCURRENCY": str(workers),
-                  "GUNICORN_THREADS": str(threads),
-                  "PROMETHEUS_MULTIPROC_DIR": temp_dir()}
-    log = open(OUT_DIR / "gunicorn.log", "ab")  # noqa: SIM115 - kept by the child
+    server_env = {**env, "HOST": HOST, "PORT": str(port), "METRICS_PORT": str(free_port()),
+                  "SERVER_THREADS": str(threads)}
+    log = open(OUT_DIR / "server.log", "ab")  # noqa: SIM115 - kept by the child
     started = time.monotonic()
     process = procs.add(subprocess.Popen(
-        [str(BIN / "gunicorn"), "--config", str(REPO / "api" / "gunicorn.conf.py")],
+        [sys.executable, str(REPO / "api" / "serve.py")],
         env=server_env, stdout=subprocess.DEVNULL, stderr=log,
         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     ))
     wait_ready(port, process)
     ready = time.monotonic() - started
-    # Every worker up (not only the one that answered), before anything is measured.
-    deadline = time.monotonic() + 30
-    while len(Tree(process.pid).root.children()) < workers and time.monotonic() < deadline:
-        time.sleep(0.05)
     return process, port, ready
 
 
@@ -367,8 +364,6 @@ def run_scenario(name: str, plan: dict, port: int, images: dict[str, Path], run_
 
 def inproc(env: dict[str, str], tasks: list[dict]) -> dict:
     out = OUT_DIR / "inproc.json"
-    # Metrics in multiprocess mode, as under gunicorn.
-    env = {**env, "PROMETHEUS_MULTIPROC_DIR": temp_dir()}
     subprocess.run([sys.executable, str(HERE / "inproc.py"), json.dumps(tasks), str(out)],
                    env=env, check=True, timeout=900, stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())
@@ -426,7 +421,7 @@ def machine() -> dict:
                 break
     versions = {}
     from importlib.metadata import version
-    for dist in ("gunicorn", "chalice", "boto3", "moto", "pillow"):
+    for dist in ("waitress", "chalice", "boto3", "moto", "pillow"):
         with contextlib.suppress(Exception):
             versions[dist] = version(dist)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
@@ -443,7 +438,7 @@ def print_report(results: dict) -> None:
     out("\n" + "=" * 100)
     out(f"users-api bench ({'quick' if results['quick'] else 'full'}) on "
         f"{results['machine']['cores']} cores, {results['machine']['cpu_model']}; "
-        f"gunicorn {cfg['workers']} workers x {cfg['threads']} threads (gthread); "
+        f"waitress, {cfg['workers']} process x {cfg['threads']} threads; "
         f"emulator: moto server {results['machine']['versions'].get('moto', '?')}")
     out("=" * 100)
     out(header())
@@ -471,10 +466,10 @@ def print_report(results: dict) -> None:
             f"{o['direct_cpu_us']:>7.0f} us (+{o['overhead_cpu_us']:.0f} us), ratio "
             f"{o['ratio_cpu']:.2f}   "
             f"(wall: {o['shim_us']:.0f} vs {o['direct_us']:.0f} us, ratio {o['ratio_wall']:.2f})")
-    out("chalice local vs gunicorn + shim, same GETs in this run, a new connection per request "
-        "(gunicorn -> chalice local; ratio = chalice local / gunicorn):")
+    out("chalice local vs the serving command + shim, same GETs in this run, a new connection "
+        "per request (server -> chalice local; ratio = chalice local / server):")
     for c in results["chalice_local"]["rows"]:
-        g, cl = c["gunicorn"], c["chalice_local"]
+        g, cl = c["server"], c["chalice_local"]
         out(f"  GET {c['path']:<9} c={c['concurrency']:<2} server CPU s/1k "
             f"{g['api_cpu_s_per_1k']} -> {cl['api_cpu_s_per_1k']} (x{c['cpu_ratio']}); "
             f"rps {g['rps']} -> {cl['rps']} (x{c['rps_ratio']}); p50 "
@@ -490,7 +485,7 @@ def print_report(results: dict) -> None:
         out(f"  {name:<16} {p['cpu_ms_per_request']:>8.2f} ms CPU/req, wait "
             f"{p['waiting_percent_of_wall']:>4.1f}%: {top}")
     if results.get("one_cpu_sweep"):
-        out("\n1-CPU pod emulation (gunicorn pinned to 1 core; emulator and load on the other):")
+        out("\n1-CPU pod emulation (the server pinned to 1 core; emulator and load on the other):")
         out(f"  {'workers x threads':<18} {'scenario':<10} {'c':>3} {'rps':>8} {'p50 ms':>9} "
             f"{'p99 ms':>9} {'non-2xx':>7} {'API CPU s/1k':>12} {'worker USS MB':>14}")
         for r in results["one_cpu_sweep"]:
@@ -511,7 +506,7 @@ def print_report(results: dict) -> None:
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     OUT_DIR.mkdir(exist_ok=True)
-    (OUT_DIR / "gunicorn.log").unlink(missing_ok=True)
+    (OUT_DIR / "server.log").unlink(missing_ok=True)
     plan = QUICK_PLAN if QUICK else FULL_PLAN
     run_started = time.monotonic()
     loadavg_start = round(os.getloadavg()[0], 2)
@@ -520,7 +515,7 @@ def main() -> int:
     results: dict = {"quick": QUICK, "started": datetime.now(UTC).isoformat(timespec="seconds"),
                      "machine": machine(), "config": {"workers": WORKERS, "threads": THREADS},
                      "load": []}
-    print(f"bench: {'quick' if QUICK else 'full'} run, gunicorn {WORKERS}x{THREADS}; "
+    print(f"bench: {'quick' if QUICK else 'full'} run, waitress {WORKERS}x{THREADS}; "
           f"figures -> {OUT_DIR.relative_to(REPO)}/", flush=True)
     try:
         moto_port = free_port()
@@ -538,10 +533,10 @@ def main() -> int:
         # Start-up: a few extra cold starts, then the server everything else runs against.
         startups = []
         for _ in range(1 if QUICK else 2):
-            process, _, ready = start_gunicorn(procs, env, WORKERS, THREADS)
+            process, _, ready = start_server(procs, env, THREADS)
             startups.append(round(ready, 3))
             procs.stop(process)
-        process, port, ready = start_gunicorn(procs, env, WORKERS, THREADS)
+        process, port, ready = start_server(procs, env, THREADS)
         startups.append(round(ready, 3))
         results["startup_s"] = {"runs": startups, "median": statistics.median(startups),
                                 "min": min(startups), "max": max(startups)}
@@ -630,7 +625,7 @@ def main() -> int:
 
 def compare_chalice_local(procs: Processes, env: dict[str, str], server: Tree, port: int,
                           emulator: Tree) -> dict:
-    """The same GETs against gunicorn (the shim) and `chalice local`, one after the other.
+    """The same GETs against the serving command (the shim) and `chalice local`, in turn.
 
     A new connection per request: chalice local's handler writes the headers and the body
     in two sends, so on a kept-alive connection every response after the first waits
@@ -645,7 +640,7 @@ def compare_chalice_local(procs: Processes, env: dict[str, str], server: Tree, p
     rows = []
     try:
         wait_ready(local_port, process, "/healthz")
-        # chalice local makes the AWS clients on first use; gunicorn's wsgi.py at import.
+        # chalice local makes the AWS clients on first use; the server's wsgi.py at import.
         wait_ready(local_port, process, "/readyz")
         local = Tree(process.pid)
         for path, conc in (("/healthz", 1), ("/healthz", 8), ("/users", 1), ("/users", 8)):
@@ -655,7 +650,7 @@ def compare_chalice_local(procs: Processes, env: dict[str, str], server: Tree, p
             theirs = measured({**spec, "port": local_port}, local, emulator)
             rows.append({
                 "path": path, "concurrency": conc, "connection": "close",
-                "gunicorn": ours, "chalice_local": theirs,
+                "server": ours, "chalice_local": theirs,
                 "cpu_ratio": _ratio(theirs["api_cpu_s_per_1k"], ours["api_cpu_s_per_1k"]),
                 "rps_ratio": _ratio(theirs["rps"], ours["rps"]),
                 "p50_ratio": _ratio(theirs["latency_ms"]["p50"], ours["latency_ms"]["p50"]),
@@ -683,7 +678,7 @@ def one_cpu_sweep(procs: Processes, env: dict[str, str], images: dict[str, Path]
     moto.cpu_affinity(sorted(other_cpus))
     try:
         for workers, threads in SWEEP_CONFIGS:
-            process, port, _ = start_gunicorn(procs, env, workers, threads, cpus=app_cpus)
+            process, port, _ = start_server(procs, env, threads, cpus=app_cpus)
             server = Tree(process.pid)
             for name, base in SWEEP_SCENARIOS.items():
                 spec = {**{k: v for k, v in base.items() if k != "image"}, "port": port,

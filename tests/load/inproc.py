@@ -2,7 +2,7 @@
 
     python tests/load/inproc.py TASKS_JSON OUT_JSON      (env: the app's, pointing at the emulator)
 
-Imports the app exactly as gunicorn does (api/wsgi.py) and, for one request at a time:
+Imports the app exactly as the serving command does (api/wsgi.py) and, for one request at a time:
   overhead  times `application(environ, start_response)` (the WSGI shim) against
             `app(event, context)` (a direct call of the Chalice app with the event the
             shim would build, as Lambda would make it), interleaved, wall and CPU time;

@@ -1,10 +1,10 @@
-"""SIGTERM to the gunicorn master while requests are in flight.
+"""SIGTERM to the serving process while requests are in flight.
 
 Raw sockets hold requests open on purpose: POST /user whose multipart body is only half
 sent, and GETs whose headers are not finished. Keep-alive clients keep GETting until the
 signal. After SIGTERM the rest of every held request is sent. Every one of them must get
 a complete, proper response; no user may be half-written (objects == users); and the
-master must exit with code 0 within GUNICORN_GRACEFUL_TIMEOUT plus a small margin.
+process must exit with code 0 within SERVER_GRACEFUL_TIMEOUT plus a small margin.
 """
 
 from __future__ import annotations
@@ -81,19 +81,20 @@ def _held_get(port: int, path: str) -> HeldRequest:
                        b"Accept: application/json\r\n\r\n")
 
 
-def _wait_until_accepted(master_pid: int, held: list[HeldRequest], timeout: float = 20) -> None:
-    """Until a worker holds every held connection: the kernel's backlog is not "accepted"."""
+def _wait_until_accepted(server_pid: int, held: list[HeldRequest], timeout: float = 20) -> None:
+    """Until the server holds every held connection: the kernel's backlog is not "accepted"."""
     ports = {request.sock.getsockname()[1] for request in held}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         seen = set()
-        for worker in psutil.Process(master_pid).children():
+        server = psutil.Process(server_pid)
+        for worker in [server, *server.children()]:
             seen |= {conn.raddr.port for conn in worker.net_connections(kind="tcp")
                      if conn.raddr and conn.status == psutil.CONN_ESTABLISHED}
         if ports <= seen:
             return
         time.sleep(0.05)
-    raise AssertionError(f"connections {sorted(ports - seen)} never reached a worker")
+    raise AssertionError(f"connections {sorted(ports - seen)} never reached the server")
 
 
 def _keep_getting(url: str, stop: threading.Event, results: list, errors: list) -> None:
@@ -110,9 +111,7 @@ def _keep_getting(url: str, stop: threading.Event, results: list, errors: list) 
 @pytest.mark.timeout(120)
 def test_sigterm_lets_in_flight_requests_finish(clean_backend, aws_env, start_server,
                                                 dynamodb, s3):
-    # Enough threads that the held requests, even all in one worker, leave the getters room.
-    env = {**aws_env, "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "8",
-           "GUNICORN_GRACEFUL_TIMEOUT": str(GRACE_S)}
+    env = {**aws_env, "SERVER_THREADS": "8", "SERVER_GRACEFUL_TIMEOUT": str(GRACE_S)}
     url, process = start_server(env)
     port = int(url.rsplit(":", 1)[1])
     avatar = _png(3)
@@ -136,9 +135,9 @@ def test_sigterm_lets_in_flight_requests_finish(clean_backend, aws_env, start_se
     while len(get_statuses) < 2 * len(getters) and time.monotonic() < deadline:
         time.sleep(0.05)  # the getters are on kept-alive, accepted connections
     assert len(get_statuses) >= 2 * len(getters), "the keep-alive getters got no answers"
-    time.sleep(0.5)  # and the held requests are inside worker threads, reading
+    time.sleep(0.5)  # and the held requests are half received
 
-    # Keep-alive clients stop sending, then the master is told to stop while all of the
+    # Keep-alive clients stop sending, then the server is told to stop while all of the
     # above is still in flight.
     stop_getting.set()
     signalled = time.monotonic()

@@ -104,7 +104,7 @@ def _key_of(avatar_url: str) -> str:
 @pytest.mark.timeout(180)
 def test_concurrent_gets_and_posts_lose_nothing(clean_backend, aws_env, start_server,
                                                 dynamodb, s3):
-    url, process = start_server({**aws_env, "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4"})
+    url, process = start_server({**aws_env, "SERVER_THREADS": "4"})
     images = [("a.png", _image("PNG", 1), "image/png"),
               ("b.jpg", _image("JPEG", 2), "image/jpeg")]
     log = Log()

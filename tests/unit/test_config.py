@@ -47,6 +47,9 @@ def test_the_declared_variables_are_exactly_the_ones_read():
     assert env.read == set(VARIABLES)
 
 
-def test_the_metrics_directory_is_read_with_the_rest():
-    assert settings_from_env({}).metrics_dir is None
-    assert settings_from_env({"PROMETHEUS_MULTIPROC_DIR": "/tmp/m"}).metrics_dir == "/tmp/m"
+def test_the_backend_deadline_is_at_most_eight_seconds():
+    assert settings_from_env({}).backend_deadline_seconds == 8
+    assert settings_from_env({"BACKEND_DEADLINE_SECONDS": "2.5"}).backend_deadline_seconds == 2.5
+    for bad in ("0", "-1", "9", "soon"):
+        with pytest.raises(ConfigurationError, match="BACKEND_DEADLINE_SECONDS"):
+            settings_from_env({"BACKEND_DEADLINE_SECONDS": bad})

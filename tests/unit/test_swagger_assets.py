@@ -158,7 +158,6 @@ def test_spec_documents_every_contract_route():
         ("post", "/user"),
         ("get", "/healthz"),
         ("get", "/readyz"),
-        ("get", "/metrics"),
         ("get", "/openapi.json"),
         ("get", "/openapi.yaml"),
         ("get", "/swagger"),

@@ -17,7 +17,7 @@ class AvatarStore:
         self._bucket = bucket
 
     def put(self, key: str, data: bytes, content_type: str) -> StoredObject:
-        with backend_call("s3", "PutObject"):
+        with backend_call("s3", "PutObject", self._bucket):
             response = self._client.put_object(
                 Bucket=self._bucket, Key=key, Body=data, ContentType=content_type,
             )
@@ -28,16 +28,16 @@ class AvatarStore:
         delete marker, and the bucket's noncurrent-version expiry removes the bytes. No
         VersionId: the serving role has no s3:DeleteObjectVersion (it cannot purge history)."""
         request = {"Bucket": self._bucket, "Key": stored.key}
-        with backend_call("s3", "DeleteObject"):
+        with backend_call("s3", "DeleteObject", self._bucket):
             self._client.delete_object(**request)
 
     def delete_key(self, key: str) -> None:
-        with backend_call("s3", "DeleteObject"):
+        with backend_call("s3", "DeleteObject", self._bucket):
             self._client.delete_object(Bucket=self._bucket, Key=key)
 
     def list(self) -> Iterator[ListedObject]:
         paginator = self._client.get_paginator("list_objects_v2")
-        with backend_call("s3", "ListObjectsV2"):
+        with backend_call("s3", "ListObjectsV2", self._bucket):
             for page in paginator.paginate(Bucket=self._bucket, Prefix=AVATARS_PREFIX):
                 for item in page.get("Contents", []):
                     yield ListedObject(key=item["Key"], last_modified=item["LastModified"])
@@ -45,5 +45,5 @@ class AvatarStore:
     def ping(self) -> None:
         # ListObjectsV2 on the prefix is allowed by the app's least-privilege role;
         # HeadBucket would need s3:ListBucket without the prefix condition.
-        with backend_call("s3", "ListObjectsV2"):
+        with backend_call("s3", "ListObjectsV2", self._bucket):
             self._client.list_objects_v2(Bucket=self._bucket, Prefix=AVATARS_PREFIX, MaxKeys=1)

@@ -20,7 +20,7 @@ class UsersTable:
 
     def add(self, user: User) -> None:
         """Insert a new user; EmailAlreadyExists if the email is taken."""
-        with backend_call("dynamodb", "PutItem"):
+        with backend_call("dynamodb", "PutItem", self._table):
             try:
                 self._client.put_item(
                     TableName=self._table,
@@ -66,13 +66,13 @@ class UsersTable:
             request["ExclusiveStartKey"] = start_key
         if limit is not None:
             request["Limit"] = limit
-        with backend_call("dynamodb", "Scan"):
+        with backend_call("dynamodb", "Scan", self._table):
             response = self._client.scan(**request)
         return [_user_from_item(item) for item in response.get("Items", [])], \
             response.get("LastEvaluatedKey")
 
     def ping(self) -> None:
-        with backend_call("dynamodb", "DescribeTable"):
+        with backend_call("dynamodb", "DescribeTable", self._table):
             self._client.describe_table(TableName=self._table)
 
 

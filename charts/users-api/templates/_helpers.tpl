@@ -189,15 +189,16 @@ them (the Deployment always renders), so any violation fails the whole render.
 {{- if eq (int .Values.containerPorts.http) (int .Values.containerPorts.metrics) }}
 {{- fail (printf "containerPorts.metrics (%d) must differ from containerPorts.http: /metrics has a port of its own" (int .Values.containerPorts.metrics)) }}
 {{- end }}
-{{- $minGrace := add (int .Values.lifecycle.preStopSleepSeconds) (int .Values.gunicorn.gracefulTimeout) 5 }}
+{{- $minGrace := add (int .Values.lifecycle.preStopSleepSeconds) (int .Values.server.gracefulTimeout) 5 }}
 {{- if lt (int .Values.terminationGracePeriodSeconds) (int $minGrace) }}
-{{- fail (printf "terminationGracePeriodSeconds (%d) must be at least lifecycle.preStopSleepSeconds (%d) + gunicorn.gracefulTimeout (%d) + 5 s margin = %d, or in-flight requests are killed on shutdown" (int .Values.terminationGracePeriodSeconds) (int .Values.lifecycle.preStopSleepSeconds) (int .Values.gunicorn.gracefulTimeout) (int $minGrace)) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be at least lifecycle.preStopSleepSeconds (%d) + server.gracefulTimeout (%d) + 5 s margin = %d, or in-flight requests are killed on shutdown" (int .Values.terminationGracePeriodSeconds) (int .Values.lifecycle.preStopSleepSeconds) (int .Values.server.gracefulTimeout) (int $minGrace)) }}
 {{- end }}
-{{- if ge (int .Values.gunicorn.gracefulTimeout) (int .Values.gunicorn.timeout) }}
-{{- fail (printf "gunicorn.gracefulTimeout (%d) must be less than gunicorn.timeout (%d)" (int .Values.gunicorn.gracefulTimeout) (int .Values.gunicorn.timeout)) }}
+{{- $liveness := mul (int .Values.probes.liveness.periodSeconds) (int .Values.probes.liveness.failureThreshold) }}
+{{- if ge (int .Values.server.receiveTimeout) (int $liveness) }}
+{{- fail (printf "server.receiveTimeout (%d) must be less than the liveness probe's budget (probes.liveness.periodSeconds x failureThreshold = %d s), or clients holding every connection slot get the pod restarted" (int .Values.server.receiveTimeout) (int $liveness)) }}
 {{- end }}
-{{- if le (int .Values.gunicorn.keepalive) (int .Values.ingress.idleTimeoutSeconds) }}
-{{- fail (printf "gunicorn.keepalive (%d) must be greater than the ALB idle timeout (ingress.idleTimeoutSeconds, %d s), or idle connections produce 502s" (int .Values.gunicorn.keepalive) (int .Values.ingress.idleTimeoutSeconds)) }}
+{{- if le (int .Values.server.keepalive) (int .Values.ingress.idleTimeoutSeconds) }}
+{{- fail (printf "server.keepalive (%d) must be greater than the ALB idle timeout (ingress.idleTimeoutSeconds, %d s), or idle connections produce 502s" (int .Values.server.keepalive) (int .Values.ingress.idleTimeoutSeconds)) }}
 {{- end }}
 {{- if .Values.ingress.enabled }}
 {{- include "users-api.validateAlb" . }}
@@ -271,9 +272,9 @@ never drops serving capacity behind the load balancer.
 {{- if lt (int .Values.lifecycle.preStopSleepSeconds) $react }}
 {{- fail (printf "lifecycle.preStopSleepSeconds (%d) must be at least %d s with the Ingress on: the ALB keeps sending new requests until the controller has deregistered the pod" (int .Values.lifecycle.preStopSleepSeconds) $react) }}
 {{- end }}
-{{- $drain := add (int .Values.lifecycle.preStopSleepSeconds) (int .Values.gunicorn.gracefulTimeout) }}
+{{- $drain := add (int .Values.lifecycle.preStopSleepSeconds) (int .Values.server.gracefulTimeout) }}
 {{- if lt (int $ing.deregistrationDelaySeconds) (int $drain) }}
-{{- fail (printf "ingress.deregistrationDelaySeconds (%d) must be at least lifecycle.preStopSleepSeconds (%d) + gunicorn.gracefulTimeout (%d) = %d, or the ALB cuts requests the pod is still finishing" (int $ing.deregistrationDelaySeconds) (int .Values.lifecycle.preStopSleepSeconds) (int .Values.gunicorn.gracefulTimeout) (int $drain)) }}
+{{- fail (printf "ingress.deregistrationDelaySeconds (%d) must be at least lifecycle.preStopSleepSeconds (%d) + server.gracefulTimeout (%d) = %d, or the ALB cuts requests the pod is still finishing" (int $ing.deregistrationDelaySeconds) (int .Values.lifecycle.preStopSleepSeconds) (int .Values.server.gracefulTimeout) (int $drain)) }}
 {{- end }}
 {{- end }}
 
