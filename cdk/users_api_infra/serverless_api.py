@@ -21,7 +21,8 @@ SIGNED = "signed"  # AWS_IAM authorization: a SigV4-signed request from a princi
 NOT_ROUTED = "not-routed"  # no API Gateway resource: the unknown-route answer, from API Gateway
 
 ROUTE_ACCESS: dict[str, str] = {
-    # Nothing scrapes a function; the metrics go to CloudWatch as EMF (chalicelib/emf.py).
+    # Not an app route (the serving command serves it on METRICS_PORT); were it one, it would
+    # stay unrouted: nothing scrapes a function, the metrics go to CloudWatch as EMF (emf.py).
     "/metrics": NOT_ROUTED,
     # Checks DynamoDB and S3: for the operator (signed), not for anyone on the internet to make
     # the function call its backends. Nothing routes traffic by it on Lambda.
