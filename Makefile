@@ -96,5 +96,5 @@ clean: ## Remove caches, build output and the virtualenv
 	rm -rf $(VENV) .pytest_cache cdk/cdk.out .bench
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
--include cdk/cdk.mk charts/chart.mk container/container.mk localstack/localstack.mk tests/load/load.mk \
+-include cdk/cdk.mk cdk/serverless.mk charts/chart.mk container/container.mk localstack/localstack.mk tests/load/load.mk \
   tests/rehearsal/rehearsal.mk tests/docs/docs.mk

@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.fixtures.emulator",
     "tests.fixtures.cdk_synth",
+    "tests.fixtures.apigateway",
 ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from chalicelib.errors import ConfigurationError
+from chalicelib.lambda_limits import LAMBDA_AVATAR_MAX_BYTES
 
 MIB = 1024 * 1024
 # A request waits on its backend for at most this long (the documented bound; the SDK's
@@ -22,6 +23,9 @@ class Settings:
     avatars_bucket: str = "users-api-avatars"
     # A CDN or an emulator in front of the bucket; chalicelib/avatar_keys.py builds the URLs.
     avatar_base_url: str | None = None
+    # Set by the Lambda runtime: the app runs behind API Gateway (cdk/README.md, "Serverless
+    # target"). Changes two defaults: AVATAR_MAX_BYTES (lambda_limits.py) and metrics (EMF).
+    lambda_function_name: str | None = None
     avatar_max_bytes: int = 5 * MIB
     avatar_max_pixels: int = 25_000_000
     avatar_max_frames: int = 200
@@ -53,7 +57,7 @@ def _positive_int(env: dict[str, str], name: str, default: int) -> int:
 
 # Every variable settings_from_env reads (AWS_REGION falls back to the SDK's AWS_DEFAULT_REGION);
 # a unit test keeps this list equal to the reads.
-VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION", "USERS_TABLE", "AVATARS_BUCKET",
+VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LAMBDA_FUNCTION_NAME", "USERS_TABLE", "AVATARS_BUCKET",
              "AVATAR_BASE_URL", "AVATAR_MAX_BYTES", "AVATAR_MAX_PIXELS", "AVATAR_MAX_FRAMES",
              "AVATAR_DECODE_CONCURRENCY", "LOG_LEVEL",
              "READINESS_CACHE_SECONDS", "BACKEND_DEADLINE_SECONDS")
@@ -80,7 +84,10 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         users_table=env.get("USERS_TABLE") or Settings.users_table,
         avatars_bucket=env.get("AVATARS_BUCKET") or Settings.avatars_bucket,
         avatar_base_url=env.get("AVATAR_BASE_URL") or None,
-        avatar_max_bytes=_positive_int(env, "AVATAR_MAX_BYTES", Settings.avatar_max_bytes),
+        lambda_function_name=env.get("AWS_LAMBDA_FUNCTION_NAME") or None,
+        avatar_max_bytes=_positive_int(env, "AVATAR_MAX_BYTES", LAMBDA_AVATAR_MAX_BYTES
+                                       if env.get("AWS_LAMBDA_FUNCTION_NAME")
+                                       else Settings.avatar_max_bytes),
         avatar_max_pixels=_positive_int(env, "AVATAR_MAX_PIXELS", Settings.avatar_max_pixels),
         avatar_max_frames=_positive_int(env, "AVATAR_MAX_FRAMES", Settings.avatar_max_frames),
         avatar_decode_concurrency=_positive_int(

@@ -18,7 +18,8 @@ from chalicelib.startup import set_up
 def http_middleware(request, get_response):
     settings = set_up()
     started = time.perf_counter()
-    request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+    request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER),
+                                 request.context.get("requestId"))
     with IN_FLIGHT.track_inprogress():
         try:
             # Every DynamoDB and S3 call this request makes ends within one deadline.

@@ -63,10 +63,13 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).setLevel(sdk_level)
 
 
-def request_id_from(incoming: str | None) -> str:
-    """Keep a caller's request id when it is sane, so traces join up; otherwise make one."""
-    if incoming and _SANE_REQUEST_ID.match(incoming):
-        return incoming
+def request_id_from(incoming: str | None, gateway_id: str | None = None) -> str:
+    """Keep a caller's request id when it is sane, so traces join up; otherwise the id API
+    Gateway gave the request (on Lambda: the one in its access log and its own error answers);
+    otherwise make one."""
+    for candidate in (incoming, gateway_id):
+        if candidate and _SANE_REQUEST_ID.match(candidate):
+            return candidate
     return uuid.uuid4().hex
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 
+from chalicelib import emf
 from chalicelib.config import Settings, get_settings
 from chalicelib.observability import configure_logging
 
@@ -23,5 +24,8 @@ def set_up() -> Settings:
             if _settings is None:
                 settings = get_settings()
                 configure_logging(settings.log_level)
+                if settings.lambda_function_name:
+                    # No /metrics to scrape on Lambda: the metrics go out in the logs (EMF).
+                    emf.install(namespace=settings.lambda_function_name)
                 _settings = settings
     return _settings

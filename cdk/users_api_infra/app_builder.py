@@ -11,6 +11,7 @@ from users_api_infra.cluster_stack import ClusterStack
 from users_api_infra.data_stack import DataStack
 from users_api_infra.nag import attach_checks
 from users_api_infra.registry_stack import RegistryStack
+from users_api_infra.serverless_stack import add_serverless_stack
 from users_api_infra.settings import EnvSettings, deployment_environment, settings_from_node
 
 # Short role names of the stacks, in deploy order; stack names are users-api-<env>-<role>.
@@ -80,6 +81,7 @@ def build(app: App, env: Environment | None = None) -> UsersApiStacks:
     for stack in (data, registry, avatars_cdn, cluster):
         Tags.of(stack).add("project", "users-api")
         Tags.of(stack).add("environment", settings.name)
+    add_serverless_stack(app, settings, data, avatars_cdn, **common)  # opt-in: -c serverless=true
     attach_checks(app)
     return UsersApiStacks(
         settings=settings, data=data, registry=registry, avatars_cdn=avatars_cdn, cluster=cluster

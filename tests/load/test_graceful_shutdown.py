@@ -97,7 +97,8 @@ def _wait_until_accepted(server_pid: int, held: list[HeldRequest], timeout: floa
     raise AssertionError(f"connections {sorted(ports - seen)} never reached the server")
 
 
-def _keep_getting(url: str, stop: threading.Event, results: list, errors: list) -> None:
+def _keep_getting(url: str, stop: threading.Event, results: list, errors: list,
+                  idle: threading.Event, release: threading.Event) -> None:
     with requests.Session() as session:
         while not stop.is_set():
             try:
@@ -105,7 +106,10 @@ def _keep_getting(url: str, stop: threading.Event, results: list, errors: list) 
                 results.append(response.status_code)
             except requests.RequestException as error:
                 errors.append(repr(error))
-                return
+                break
+        # The last answer is in; the kept-alive connection stays open, idle, until released.
+        idle.set()
+        release.wait(timeout=60)
 
 
 @pytest.mark.timeout(120)
@@ -122,9 +126,12 @@ def test_sigterm_lets_in_flight_requests_finish(clean_backend, aws_env, start_se
     stop_getting = threading.Event()
     get_statuses: list[int] = []
     get_errors: list[str] = []
+    getters_idle = [threading.Event() for _ in range(2)]
+    release_getters = threading.Event()
     getters = [threading.Thread(target=_keep_getting,
-                                args=(url, stop_getting, get_statuses, get_errors))
-               for _ in range(2)]
+                                args=(url, stop_getting, get_statuses, get_errors, idle,
+                                      release_getters))
+               for idle in getters_idle]
 
     for request in held:
         request.start()
@@ -137,13 +144,18 @@ def test_sigterm_lets_in_flight_requests_finish(clean_backend, aws_env, start_se
     assert len(get_statuses) >= 2 * len(getters), "the keep-alive getters got no answers"
     time.sleep(0.5)  # and the held requests are half received
 
-    # Keep-alive clients stop sending, then the server is told to stop while all of the
-    # above is still in flight.
+    # Keep-alive clients stop sending (as the load balancer does during the preStop delay) and
+    # wait with their connections open and idle; then the server is told to stop while all of
+    # the above is still in flight. A request sent at the very instant of SIGTERM on an idle
+    # connection can meet a closing socket: that is what preStop exists to avoid.
     stop_getting.set()
+    for idle in getters_idle:
+        assert idle.wait(timeout=30), "a keep-alive getter never finished its last request"
     signalled = time.monotonic()
     os.kill(process.pid, signal.SIGTERM)
     time.sleep(1.0)
     answers = [request.finish() for request in held]
+    release_getters.set()
     for getter in getters:
         getter.join(timeout=30)
 
