@@ -17,7 +17,6 @@ from deploy import flow, public
 from deploy.aws import Aws, OutputConflict, merge_outputs
 from deploy.inputs import DeployInputs
 from deploy.preflight import Context
-from devtools import emulator as moto
 from tests.deploy.test_release import OUTPUTS, set_json_args
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -167,16 +166,6 @@ def test_cli_refuses_an_unknown_environment_in_one_sentence():
 
 
 # -- against the emulator: outputs from CloudFormation, prefix lists from EC2 ---------------------
-@pytest.fixture(scope="module")
-def emulator():
-    server = moto.start()
-    try:
-        # localhost, not 127.0.0.1: moto reads a bucket name from the host of other URLs.
-        yield server.endpoint.replace("127.0.0.1", "localhost")
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def cfn_env(emulator, monkeypatch):
     import urllib.request

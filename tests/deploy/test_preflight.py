@@ -14,7 +14,6 @@ import pytest
 from deploy.aws import Aws, PrincipalError, admin_principal_from_caller
 from deploy.inputs import DeployInputs, InputError
 from deploy.preflight import REGION_MISSING, Preflight, PreflightFailed, chosen_region
-from devtools import emulator as moto
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -212,16 +211,6 @@ def test_identities_an_access_entry_cannot_name(caller):
 
 
 # -- the real paths: moto server over HTTP, the real helm and kubectl ---------------------------
-@pytest.fixture(scope="module")
-def emulator():
-    server = moto.start()
-    try:
-        # localhost, not 127.0.0.1: moto reads a bucket name from the host of other URLs.
-        yield server.endpoint.replace("127.0.0.1", "localhost")
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def aws_environ(emulator, tmp_path):
     config = tmp_path / "aws-config"
