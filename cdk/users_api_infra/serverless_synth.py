@@ -10,11 +10,10 @@ cdk-nag or CloudFormation validation fails (templates and validation-report.json
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from users_api_infra.synth import LINT_RESULT, VALIDATION_FAILED, cdk_json_context
+from users_api_infra.synth import cdk_json_context, finish
 
 STACK_ROLES = ("data", "avatars-cdn", "serverless")
 
@@ -57,16 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lint", action="store_true")
     args = parser.parse_args(argv)
     error = synth(args.env, args.outdir, dict(item.split("=", 1) for item in args.context))
-    if args.lint:
-        from users_api_infra.lint import lint, templates_in
-
-        paths = [p for p in templates_in(Path(args.outdir)) if p.name.endswith("-serverless.template.json")]
-        result = {"templates": [p.name for p in paths], "findings": lint(paths)}
-        (Path(args.outdir) / LINT_RESULT).write_text(json.dumps(result, indent=2))
-    if error:
-        print(error, file=sys.stderr)
-        return VALIDATION_FAILED
-    return 0
+    return finish(Path(args.outdir), error, lint=args.lint, suffix="-serverless.template.json")
 
 
 if __name__ == "__main__":

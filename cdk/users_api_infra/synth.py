@@ -74,12 +74,19 @@ def main(argv: list[str] | None = None) -> int:
         extra_context=extra,
         use_default_env=args.use_default_env,
     )
-    if args.lint:
-        from users_api_infra.lint import lint, templates_in
+    return finish(Path(args.outdir), error, lint=args.lint)
 
-        paths = templates_in(Path(args.outdir))
-        result = {"templates": [p.name for p in paths], "findings": lint(paths)}
-        (Path(args.outdir) / LINT_RESULT).write_text(json.dumps(result, indent=2))
+
+def finish(outdir: Path, error: str | None, *, lint: bool, suffix: str = ".template.json") -> int:
+    """The end of a synth subprocess: optionally cfn-lint its templates (those ending in suffix)
+    into outdir/LINT_RESULT, report a validation error, and give the exit code."""
+    if lint:
+        from users_api_infra.lint import lint as run_lint
+        from users_api_infra.lint import templates_in
+
+        paths = [p for p in templates_in(outdir) if p.name.endswith(suffix)]
+        result = {"templates": [p.name for p in paths], "findings": run_lint(paths)}
+        (outdir / LINT_RESULT).write_text(json.dumps(result, indent=2))
     if error:
         print(error, file=sys.stderr)
         return VALIDATION_FAILED
